@@ -1,0 +1,445 @@
+using System.Buffers;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text;
+
+namespace Hive.Actors.Processes;
+
+/// <summary>
+/// One running script. The child is started through util-linux <c>setsid</c> (argument list only, no shell), which
+/// execs in place, so the script's pid is also its session and process-group id and signals sent to the group reach
+/// every process it starts. stdout and stderr are drained asynchronously into an <see cref="OutputCollector"/>; the
+/// observer sees coalesced snapshots (at most one per <see cref="ScriptRunOptions.NotifyInterval"/>) and one exit.
+/// When the main process exits — on its own or stopped — whatever is left of its tree is SIGKILLed (process group,
+/// session, descendants and every process carrying the run's <c>HIVE_RUN_ID</c>, see <see cref="ProcessTree"/>), and
+/// <see cref="Completion"/> completes only when none of them is alive: no orphans, ever.
+/// </summary>
+public sealed class ScriptProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan TreeGoneWait = TimeSpan.FromSeconds(5);
+
+    private readonly Process _process;
+    private readonly ScriptRunOptions _options;
+    private readonly IScriptObserver _observer;
+    private readonly ScriptLaunch _launch;
+    private readonly OutputCollector _output;
+    private readonly string _runId;
+    private readonly Stream _stdin;
+    private readonly SemaphoreSlim _stdinLock = new(1, 1);
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly CancellationTokenSource _readCancel = new();
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _killNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<ScriptExit> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _signalGate = new();
+    private Task? _stopSequence;
+    private int _stopReason;
+    private int _forceKilled;
+    private int _disposed;
+    private bool _paused;
+
+    private ScriptProcess(Process process, ScriptLaunch launch, ScriptRunOptions options, IScriptObserver observer, string runId)
+    {
+        _process = process;
+        _launch = launch;
+        _options = options;
+        _observer = observer;
+        _runId = runId;
+        Pid = process.Id;
+        StartedAt = DateTimeOffset.UtcNow;
+        _stdin = process.StandardInput.BaseStream;
+        _output = new OutputCollector(Pid, options.ProgressLength, options.MaxLineLength, options.MaxOutputBytes);
+    }
+
+    /// <summary>The script's pid, which is also its process-group and session id.</summary>
+    public int Pid { get; }
+
+    /// <summary>The unique id of this run, exported to the child as <c>HIVE_RUN_ID</c>.</summary>
+    public string RunId => _runId;
+
+    public DateTimeOffset StartedAt { get; }
+
+    public string WorkingDirectory => _launch.WorkingDirectory;
+
+    /// <summary>Completes once the main process exited, its remaining tree is gone and its output is drained. Never faults.</summary>
+    public Task<ScriptExit> Completion => _completion.Task;
+
+    public bool HasExited => _exited.Task.IsCompleted;
+
+    public bool IsPaused
+    {
+        get { lock (_signalGate) return _paused; }
+    }
+
+    /// <summary>The current state, regardless of the notification interval.</summary>
+    public ScriptSnapshot Snapshot() => _output.Snapshot();
+
+    /// <summary>Starts the process. Throws <see cref="ScriptStartException"/> when it cannot be started.</summary>
+    public static ScriptProcess Start(ScriptLaunch launch, ScriptRunOptions options, IScriptObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(observer);
+        options.Validate();
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Hive runs scripts on Linux only (process groups, /proc)");
+        if (!File.Exists(options.SetsidPath))
+            throw new ScriptStartException($"'{options.SetsidPath}' (util-linux setsid) is missing; it is needed to give each script its own process group");
+
+        var createdDirectory = false;
+        if (launch.OwnsWorkingDirectory)
+        {
+            if (Directory.Exists(launch.WorkingDirectory))
+                throw new ScriptStartException($"the run's working directory '{launch.WorkingDirectory}' already exists");
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(launch.WorkingDirectory)!);
+                Directory.CreateDirectory(launch.WorkingDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                createdDirectory = true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ScriptStartException($"cannot create the run's working directory '{launch.WorkingDirectory}': {e.Message}", e);
+            }
+        }
+        else if (!Directory.Exists(launch.WorkingDirectory))
+        {
+            throw new ScriptStartException($"working directory '{launch.WorkingDirectory}' does not exist");
+        }
+
+        var runId = Guid.NewGuid().ToString("N");
+        var psi = new ProcessStartInfo(options.SetsidPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = launch.WorkingDirectory,
+        };
+        psi.ArgumentList.Add("--");
+        psi.ArgumentList.Add(launch.FileName);
+        foreach (var argument in launch.Arguments) psi.ArgumentList.Add(argument);
+        foreach (var (name, value) in launch.Environment)
+        {
+            if (value is null) psi.Environment.Remove(name);
+            else psi.Environment[name] = value;
+        }
+
+        psi.Environment[ProcessTree.RunIdVariable] = runId;
+
+        var process = new Process { StartInfo = psi };
+        try
+        {
+            process.Start();
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
+        {
+            process.Dispose();
+            if (createdDirectory) TryDeleteDirectory(launch.WorkingDirectory);
+            throw new ScriptStartException($"cannot start {launch.Label}: {e.Message}", e);
+        }
+
+        var run = new ScriptProcess(process, launch, options, observer, runId);
+        run.Begin();
+        return run;
+    }
+
+    /// <summary>
+    /// Stops the run: SIGTERM (then SIGCONT, so a paused script can act on it) to the process group and every other
+    /// process of the run, SIGKILL to all of them after <paramref name="grace"/>. Completes when the run is over
+    /// (same as <see cref="Completion"/>). Idempotent: a second call joins the first.
+    /// </summary>
+    public Task StopAsync(TimeSpan grace) => StopCoreAsync(ScriptStopReason.Stopped, grace);
+
+    /// <summary>SIGSTOP to the process group (and the run's other processes). No-op once exited.</summary>
+    public void Pause()
+    {
+        lock (_signalGate)
+        {
+            if (HasExited || _paused) return;
+            SignalRun(Native.SIGSTOP);
+            _paused = true;
+        }
+
+        _output.SetPaused(true);
+    }
+
+    /// <summary>SIGCONT to the process group (and the run's other processes). No-op once exited.</summary>
+    public void Resume()
+    {
+        lock (_signalGate)
+        {
+            if (HasExited || !_paused) return;
+            SignalRun(Native.SIGCONT);
+            _paused = false;
+        }
+
+        _output.SetPaused(false);
+    }
+
+    /// <summary>
+    /// Writes one line (a newline is appended) to the script's stdin. Throws <see cref="ArgumentException"/> when the
+    /// text contains a line break, <see cref="InvalidOperationException"/> when the script has exited or closed stdin.
+    /// </summary>
+    public async Task WriteStdinLineAsync(string line, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        if (line.AsSpan().IndexOfAny('\n', '\r') >= 0) throw new ArgumentException("a stdin line must not contain line breaks", nameof(line));
+        if (HasExited) throw new InvalidOperationException("the script has exited");
+        var bytes = Encoding.UTF8.GetBytes(line + "\n");
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        await _stdinLock.WaitAsync(linked.Token).ConfigureAwait(false);
+        try
+        {
+            await _stdin.WriteAsync(bytes, linked.Token).ConfigureAwait(false);
+            await _stdin.FlushAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            throw new InvalidOperationException("the script has exited or closed its stdin", e);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new InvalidOperationException("the script has exited");
+        }
+        finally
+        {
+            _stdinLock.Release();
+        }
+    }
+
+    /// <summary>Kills the whole run at once (SIGKILL) if it still runs, waits for it to be gone, releases resources.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            await Completion.ConfigureAwait(false);
+            return;
+        }
+
+        if (!HasExited)
+        {
+            Interlocked.CompareExchange(ref _stopReason, (int)ScriptStopReason.Disposed, 0);
+            Interlocked.Exchange(ref _forceKilled, 1);
+            _killNow.TrySetResult();
+            lock (_signalGate) SignalRun(Native.SIGKILL);
+        }
+
+        await Completion.WaitAsync(DisposeWait).ConfigureAwait(false);
+        _lifetime.Cancel();
+        _process.Dispose();
+        _stdinLock.Dispose();
+    }
+
+    public override string ToString() => $"ScriptProcess({_launch.Label}, pid {Pid})";
+
+    private Task StopCoreAsync(ScriptStopReason reason, TimeSpan grace)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(grace.Ticks, nameof(grace));
+        Interlocked.CompareExchange(ref _stopReason, (int)reason, 0);
+        if (HasExited) return Completion;
+        lock (_signalGate)
+        {
+            _stopSequence ??= StopSequenceAsync(grace);
+            return _stopSequence;
+        }
+    }
+
+    private async Task StopSequenceAsync(TimeSpan grace)
+    {
+        lock (_signalGate)
+        {
+            SignalRun(Native.SIGTERM);
+            SignalRun(Native.SIGCONT);
+        }
+
+        using var delay = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
+        await Task.WhenAny(_exited.Task, _killNow.Task, Task.Delay(grace, delay.Token)).ConfigureAwait(false);
+        await delay.CancelAsync().ConfigureAwait(false);
+        if (!HasExited)
+        {
+            Interlocked.Exchange(ref _forceKilled, 1);
+            lock (_signalGate) SignalRun(Native.SIGKILL);
+        }
+
+        await Completion.ConfigureAwait(false);
+    }
+
+    /// <summary>Signals the process group, then any other process of the run found in /proc. Call under <see cref="_signalGate"/>.</summary>
+    private void SignalRun(int signal)
+    {
+        if (Native.Kill(-Pid, signal) == Native.ESRCH && !HasExited)
+        {
+            // The child has not called setsid() yet (just forked): signal it directly.
+            Native.Kill(Pid, signal);
+        }
+
+        try
+        {
+            foreach (var p in ProcessTree.FindRunProcesses(Pid, _runId))
+                if (p.Group != Pid) Native.Kill(p.Pid, signal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // /proc unreadable: the process-group signal above is all we can do.
+        }
+    }
+
+    private void Begin()
+    {
+        var stdout = ReadLoopAsync(_process.StandardOutput.BaseStream);
+        var stderr = ReadLoopAsync(_process.StandardError.BaseStream);
+        var notifier = NotifyLoopAsync(_lifetime.Token);
+        if (_options.Timeout is { } timeout) _ = TimeoutAsync(timeout);
+        _ = RunAsync(stdout, stderr, notifier);
+    }
+
+    private async Task TimeoutAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await Task.WhenAny(_exited.Task, Task.Delay(timeout, _lifetime.Token)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        if (!HasExited && !_lifetime.IsCancellationRequested) await StopCoreAsync(ScriptStopReason.TimedOut, _options.StopGracePeriod).ConfigureAwait(false);
+    }
+
+    private async Task ReadLoopAsync(Stream stream)
+    {
+        await Task.Yield();
+        var reader = _output.CreateReader();
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (true)
+            {
+                var read = await stream.ReadAsync(buffer, _readCancel.Token).ConfigureAwait(false);
+                if (read == 0) break;
+                reader.Feed(buffer.AsSpan(0, read));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // Cancelled after the drain timeout, or the pipe broke: keep what was read.
+        }
+        finally
+        {
+            reader.Complete();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task NotifyLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.NotifyInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (_output.TakeIfChanged() is { } snapshot) Notify(o => o.OnSnapshot(snapshot));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task RunAsync(Task stdout, Task stderr, Task notifier)
+    {
+        ScriptExit exit;
+        try
+        {
+            await _process.WaitForExitAsync().ConfigureAwait(false);
+            var exitedAt = DateTimeOffset.UtcNow;
+            var exitCode = _process.ExitCode;
+            lock (_signalGate)
+            {
+                _exited.TrySetResult();
+                // The main process is gone; nothing of its tree may outlive it (background jobs, daemons).
+                SignalRun(Native.SIGKILL);
+            }
+
+            try { _stdin.Dispose(); } catch (IOException) { }
+
+            var readers = Task.WhenAll(stdout, stderr);
+            if (await Task.WhenAny(readers, Task.Delay(_options.DrainTimeout)).ConfigureAwait(false) != readers)
+            {
+                // Someone we could not find still holds the pipes: stop reading rather than wait forever.
+                await _readCancel.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAny(readers, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            }
+
+            await WaitTreeGoneAsync().ConfigureAwait(false);
+            await _lifetime.CancelAsync().ConfigureAwait(false);
+            await notifier.ConfigureAwait(false);
+
+            _output.SetPaused(false);
+            var final = _output.Snapshot();
+            var signal = exitCode is > 128 and <= 128 + 64 ? exitCode - 128 : (int?)null;
+            exit = new ScriptExit(Pid, exitCode, signal, (ScriptStopReason)Volatile.Read(ref _stopReason), Volatile.Read(ref _forceKilled) == 1, StartedAt, exitedAt, final);
+        }
+        catch (Exception e)
+        {
+            // Should not happen; never leave Completion pending.
+            _exited.TrySetResult();
+            _lifetime.Cancel();
+            exit = new ScriptExit(Pid, -1, null, (ScriptStopReason)Volatile.Read(ref _stopReason), Volatile.Read(ref _forceKilled) == 1, StartedAt, DateTimeOffset.UtcNow,
+                _output.Snapshot() with { Lines = [.. _output.Snapshot().Lines, $"[hive] runner error: {e.GetType().Name}: {e.Message}"] });
+        }
+
+        if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) TryDeleteDirectory(_launch.WorkingDirectory);
+        Notify(o => o.OnExit(exit));
+        _completion.TrySetResult(exit);
+    }
+
+    private async Task WaitTreeGoneAsync()
+    {
+        var deadline = DateTime.UtcNow + TreeGoneWait;
+        var delay = TimeSpan.FromMilliseconds(5);
+        while (true)
+        {
+            List<ProcessTree.ProcInfo> left;
+            try
+            {
+                left = ProcessTree.FindRunProcesses(Pid, _runId);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return;
+            }
+
+            if (left.Count == 0 || DateTime.UtcNow > deadline) return;
+            foreach (var p in left) Native.Kill(p.Pid, Native.SIGKILL);
+            await Task.Delay(delay).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 100));
+        }
+    }
+
+    private void Notify(Action<IScriptObserver> call)
+    {
+        try
+        {
+            call(_observer);
+        }
+        catch (Exception)
+        {
+            // An observer must not break the runner (documented on IScriptObserver).
+        }
+    }
+
+    private static void TryDeleteDirectory(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a script may leave read-only folders behind; the work root is cleaned by the node.
+        }
+    }
+}

@@ -1,0 +1,54 @@
+namespace Hive.Actors.Processes;
+
+/// <summary>Immutable options of one <see cref="ScriptProcess"/> run.</summary>
+public sealed record ScriptRunOptions
+{
+    public static ScriptRunOptions Default { get; } = new();
+
+    /// <summary>How many of the last output lines are kept (the task's <c>progressLength</c>).</summary>
+    public int ProgressLength { get; init; } = 20;
+
+    /// <summary>Longer lines are cut to this many bytes (a cut line ends with "…"); <c>##hive</c> lines included.</summary>
+    public int MaxLineLength { get; init; } = 64 * 1024;
+
+    /// <summary>The observer gets at most one snapshot per interval, and only when something changed.</summary>
+    public TimeSpan NotifyInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Grace between SIGTERM and SIGKILL when the run is stopped by <see cref="Timeout"/>.</summary>
+    public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Output (stdout + stderr bytes) retained per run; beyond it lines are counted and drained but no longer kept. 0 = unlimited.</summary>
+    public long MaxOutputBytes { get; init; }
+
+    /// <summary>Wall-clock limit of the run (pauses included); on expiry the run is stopped and its exit says <see cref="ScriptStopReason.TimedOut"/>. Null = none.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Keep the run's own working directory after the run (for debugging).</summary>
+    public bool KeepWorkingDirectory { get; init; }
+
+    /// <summary>After the script's main process exits, how long to wait for its pipes to close before giving up on the rest of the output.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>util-linux <c>setsid</c>, used to start the child as the leader of its own session and process group.</summary>
+    public string SetsidPath { get; init; } = "/usr/bin/setsid";
+
+    public ScriptRunOptions WithProgressLength(int lines) => this with { ProgressLength = lines };
+
+    public ScriptRunOptions WithTimeout(TimeSpan? timeout) => this with { Timeout = timeout };
+
+    public ScriptRunOptions WithStopGracePeriod(TimeSpan grace) => this with { StopGracePeriod = grace };
+
+    public ScriptRunOptions WithMaxOutputBytes(long bytes) => this with { MaxOutputBytes = bytes };
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ProgressLength, nameof(ProgressLength));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxLineLength, 16, nameof(MaxLineLength));
+        ArgumentOutOfRangeException.ThrowIfLessThan(NotifyInterval, TimeSpan.FromMilliseconds(1), nameof(NotifyInterval));
+        ArgumentOutOfRangeException.ThrowIfNegative(StopGracePeriod.Ticks, nameof(StopGracePeriod));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxOutputBytes, nameof(MaxOutputBytes));
+        if (Timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(t, TimeSpan.Zero, nameof(Timeout));
+        ArgumentOutOfRangeException.ThrowIfNegative(DrainTimeout.Ticks, nameof(DrainTimeout));
+        ArgumentException.ThrowIfNullOrWhiteSpace(SetsidPath, nameof(SetsidPath));
+    }
+}
