@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Hive.Actors.Contracts;
 
@@ -47,10 +48,13 @@ public static class ControlParser
 {
     public const int MaxBodyBytes = 1024 * 1024;
 
+    private const string InvalidEscape = "body is not valid JSON: a string holds an invalid unicode escape";
+
     public static (ControlCommand? Command, string? Error) ParseHive(ReadOnlySpan<byte> body)
     {
         if (!TryParseObject(body, out var document, out var error)) return (null, error);
         using (document)
+        try
         {
             var root = document!.RootElement;
             var (target, targetError) = ReadTarget(root, "taskId", "missionId");
@@ -70,12 +74,17 @@ public static class ControlParser
             if (byError is not null) return (null, byError);
             return (new ControlCommand(target, action, data, by), null);
         }
+        catch (InvalidOperationException)
+        {
+            return (null, InvalidEscape);
+        }
     }
 
     public static (ControlCommand? Command, string? Error) ParseSeed(ReadOnlySpan<byte> body, string? correlationId)
     {
         if (!TryParseObject(body, out var document, out var error)) return (null, error);
         using (document)
+        try
         {
             var root = document!.RootElement;
             string? target;
@@ -104,6 +113,10 @@ public static class ControlParser
             var (by, byError) = ReadBy(root);
             if (byError is not null) return (null, byError);
             return (new ControlCommand(target, action, data, by), null);
+        }
+        catch (InvalidOperationException)
+        {
+            return (null, InvalidEscape);
         }
     }
 
@@ -147,6 +160,12 @@ public static class ControlParser
         if (body.Length > MaxBodyBytes)
         {
             error = $"body is {body.Length} bytes; the limit is {MaxBodyBytes}";
+            return false;
+        }
+
+        if (!Utf8.IsValid(body))
+        {
+            error = "body is not valid JSON: it is not valid UTF-8 text";
             return false;
         }
 

@@ -58,6 +58,7 @@ internal static class JsonBytes
     /// <summary>Parses <paramref name="json"/> into a document whose root is an object, or returns null.</summary>
     public static JsonDocument? TryParseObject(ReadOnlySpan<byte> json)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json)) return null;
         try
         {
             var reader = new Utf8JsonReader(json);
@@ -73,7 +74,20 @@ internal static class JsonBytes
     }
 
     public static string? String(this JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+        obj.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.String ? SafeString(e) : null;
+
+    /// <summary>The string, or null when it holds an escape that is not valid UTF-16 (a lone surrogate).</summary>
+    public static string? SafeString(JsonElement e)
+    {
+        try
+        {
+            return e.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     public static int? Int(this JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v) ? v : null;
@@ -101,8 +115,8 @@ internal static class JsonBytes
         var list = new List<string>(array.GetArrayLength());
         foreach (var item in array.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String) return null;
-            list.Add(item.GetString()!);
+            if (item.ValueKind != JsonValueKind.String || SafeString(item) is not { } text) return null;
+            list.Add(text);
         }
 
         return list;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text.Unicode;
 using System.Text.Json;
 
 namespace Hive.Actors.Contracts;
@@ -40,7 +41,7 @@ public static class TaskParser
     /// <summary>The seed's own default (README table and <c>executeorder.cpp</c>: <c>int progressLength = 1</c>).</summary>
     public const int SeedDefaultProgressLength = 1;
 
-    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+    private static readonly JsonElement EmptyObject = CreateEmptyObject();
 
     /// <summary>Validates a task message. Never throws for bad input: every problem becomes a <see cref="ParseOutcome.Rejected"/>.</summary>
     public static ParseOutcome Parse(ReadOnlySpan<byte> body, TaskMessageHeaders headers, TaskParserOptions options)
@@ -52,6 +53,8 @@ public static class TaskParser
             return Reject(HeaderId(headers, seed: false), $"body is {body.Length} bytes; the limit is {options.MaxBodyBytes}");
         if (IsBlank(body))
             return Reject(HeaderId(headers, seed: false), "body is empty; expected a JSON object");
+        if (!Utf8.IsValid(body))
+            return Reject(HeaderId(headers, seed: false), "body is not valid JSON: it is not valid UTF-8 text");
 
         // root (1) + target (2) + args: one level of slack so that args one level too deep is reported with the task id.
         var maxDepth = Math.Max(1, options.MaxArgsDepth) + 3;
@@ -71,8 +74,9 @@ public static class TaskParser
             return RejectUnparsable(body, headers, options, ex);
         }
 
-        using (document)
+        try
         {
+            using var owned = document;
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 return Reject(HeaderId(headers, seed: false), $"body is a JSON {KindName(root.ValueKind)}; expected an object");
@@ -84,6 +88,11 @@ public static class TaskParser
 
             var fields = new Fields(id!);
             return seed ? ParseSeed(root, fields, headers, options) : ParseHive(root, fields, headers, options);
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement.GetString() on a string escape that is not valid UTF-16 (e.g. a lone "\ud800").
+            return Reject(HeaderId(headers, seed: false), "body is not valid JSON: a string holds an invalid unicode escape");
         }
     }
 
@@ -313,7 +322,7 @@ public static class TaskParser
                 pendingProperty = null;
             }
         }
-        catch (JsonException)
+        catch (Exception scanError) when (scanError is JsonException or InvalidOperationException)
         {
             return Reject(HeaderId(headers, seed: false), $"body is not valid JSON: {ShortJsonMessage(ex)}");
         }
@@ -337,6 +346,12 @@ public static class TaskParser
     }
 
     private static ParseOutcome.Rejected Reject(string? id, string reason) => new(id, reason);
+
+    private static JsonElement CreateEmptyObject()
+    {
+        using var document = JsonDocument.Parse("{}");
+        return document.RootElement.Clone();
+    }
 
     private static void WriteElementOrEmpty(Utf8JsonWriter w, JsonElement element)
     {
