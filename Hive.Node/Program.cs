@@ -1,1 +1,125 @@
-namespace Hive.Node; public static class Program { public static int Main(string[] args) => 0; }
+using System.CommandLine;
+using Hive.Actors.Configuration;
+using Hive.Actors.Contracts;
+using Hive.Node.Cli;
+using Microsoft.Extensions.Hosting;
+
+namespace Hive.Node;
+
+public static class Program
+{
+    private static readonly Option<string?> ConfigOption = new("--config") { Description = "HOCON file layered over hocon/hive.conf" };
+    private static readonly Option<string?> RabbitOption = new("--rabbitmq") { Description = "RabbitMQ URI (env HIVE_RABBITMQ)" };
+    private static readonly Option<string?> RedisOption = new("--redis") { Description = "Redis host:port or configuration string (env HIVE_REDIS)" };
+
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Hive: a distributed runner for long script tasks");
+        root.Options.Add(ConfigOption);
+        root.Options.Add(RabbitOption);
+        root.Options.Add(RedisOption);
+        ConfigOption.Recursive = true;
+        RabbitOption.Recursive = true;
+        RedisOption.Recursive = true;
+        root.Subcommands.Add(NodeCommand());
+        root.Subcommands.Add(SubmitCommand());
+        root.Subcommands.Add(StatusCommand());
+        foreach (var action in new[] { ControlAction.Stop, ControlAction.Pause, ControlAction.Resume })
+            root.Subcommands.Add(ControlCommandFor(action));
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    private static HiveSettings Settings(ParseResult parse, NodeOverrides? node = null)
+    {
+        var overrides = (node ?? new NodeOverrides()) with
+        {
+            ConfigFile = parse.GetValue(ConfigOption), RabbitMq = parse.GetValue(RabbitOption), Redis = parse.GetValue(RedisOption),
+        };
+        return HiveSettings.FromConfig(overrides.Build());
+    }
+
+    private static Command NodeCommand()
+    {
+        var guides = new Option<int?>("--guides") { Description = "Concurrent scripts on this node (env HIVE_GUIDES)" };
+        var tasks = new Option<string?>("--tasks") { Description = "Folder of task scripts (env HIVE_TASKS)" };
+        var name = new Option<string?>("--name") { Description = "Node name (env HIVE_NAME)" };
+        var clusterPort = new Option<int?>("--cluster-port") { Description = "Akka.Remote port (env HIVE_CLUSTER_PORT)" };
+        var hostname = new Option<string?>("--hostname") { Description = "Host name other nodes reach this one at (env HIVE_CLUSTER_HOSTNAME)" };
+        var seeds = new Option<string?>("--seeds") { Description = "Comma-separated seed nodes, host:port or akka.tcp://hive@host:port (env HIVE_SEEDS)" };
+        var httpPort = new Option<int?>("--http-port") { Description = "HTTP API port, 0 = off (env HIVE_HTTP_PORT)" };
+        var command = new Command("node", "Run a Hive node") { guides, tasks, name, clusterPort, hostname, seeds, httpPort };
+        command.SetAction(async (parse, ct) =>
+        {
+            var settings = Settings(parse, new NodeOverrides(Guides: parse.GetValue(guides), Tasks: parse.GetValue(tasks), Name: parse.GetValue(name),
+                ClusterPort: parse.GetValue(clusterPort), Seeds: parse.GetValue(seeds), HttpPort: parse.GetValue(httpPort), Hostname: parse.GetValue(hostname)));
+            using var host = NodeHost.Build(settings);
+            await host.RunAsync();
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command SubmitCommand()
+    {
+        var script = new Argument<string>("script") { Description = "Script name in tasks/ (without extension)" };
+        var argsOption = new Option<string?>("--args") { Description = "Task args as JSON" };
+        var id = new Option<string?>("--id") { Description = "Task id (default: a new GUID)" };
+        var timeout = new Option<int?>("--timeout") { Description = "Timeout in seconds" };
+        var maxAttempts = new Option<int?>("--max-attempts") { Description = "Attempts before the task ends failed" };
+        var responseUrl = new Option<string?>("--response-url") { Description = "URL to POST the result to" };
+        var watch = new Option<bool>("--watch") { Description = "Follow progress; exit 0 only if the task succeeded" };
+        var command = new Command("submit", "Put a task on the queue and print its id") { script, argsOption, id, timeout, maxAttempts, responseUrl, watch };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            try
+            {
+                var taskId = await cli.SubmitAsync(parse.GetValue(script)!, parse.GetValue(argsOption), parse.GetValue(id), parse.GetValue(timeout),
+                    parse.GetValue(maxAttempts), parse.GetValue(responseUrl), ct);
+                Console.WriteLine(taskId);
+                if (!parse.GetValue(watch)) return 0;
+                return await cli.WatchAsync(taskId, Console.Out, ct) ? 0 : 1;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"hive submit: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command StatusCommand()
+    {
+        var id = new Argument<string>("id") { Description = "Task id" };
+        var command = new Command("status", "Print a task's status as JSON") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            var json = await cli.StatusJsonAsync(parse.GetValue(id)!);
+            if (json is null)
+            {
+                Console.Error.WriteLine($"hive status: no task {parse.GetValue(id)} is known (or its status expired)");
+                return 3;
+            }
+            Console.WriteLine(json);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command ControlCommandFor(ControlAction action)
+    {
+        var id = new Argument<string>("id") { Description = "Task id, or 'all'" };
+        var name = action.ToString().ToLowerInvariant();
+        var command = new Command(name, $"Send '{name}' to a task wherever it runs") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            await cli.ControlAsync(parse.GetValue(id)!, action, ct);
+            Console.WriteLine($"{name} sent to {parse.GetValue(id)}");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,142 @@
+using Akka.Configuration;
+
+namespace Hive.Actors.Configuration;
+
+/// <summary>Everything a node needs, read from the <c>hive</c> HOCON section (see hocon/hive.conf for defaults).</summary>
+public sealed record HiveSettings
+{
+    public required string NodeName { get; init; }
+    public required int Guides { get; init; }
+    public required TimeSpan DrainTimeout { get; init; }
+    public required TimeSpan HeartbeatInterval { get; init; }
+    public required bool AllowFaultInjection { get; init; }
+
+    public required string TasksDir { get; init; }
+    public required string WorkDir { get; init; }
+    public required bool KeepWorkDir { get; init; }
+    public required bool AllowCommands { get; init; }
+    public required int MaxBodyBytes { get; init; }
+    public required int MaxArgsDepth { get; init; }
+    public required int DefaultMaxAttempts { get; init; }
+    public required int DefaultProgressLength { get; init; }
+    public required int DefaultResultLength { get; init; }
+    public required TimeSpan RetryBackoff { get; init; }
+    public required TimeSpan RetryBackoffMax { get; init; }
+    public required TimeSpan StopGrace { get; init; }
+    public required int MaxLineBytes { get; init; }
+
+    public required string RabbitUri { get; init; }
+    public required string TaskQueue { get; init; }
+    public required string DeadLetterQueue { get; init; }
+    public required string ControlExchange { get; init; }
+    public required string ResultsExchange { get; init; }
+    public required bool SeedControl { get; init; }
+    public required string SeedControlExchange { get; init; }
+    public required string SeedControlRoutingKey { get; init; }
+
+    public required string RedisConfiguration { get; init; }
+    public required TimeSpan TaskTtl { get; init; }
+    public required TimeSpan ProgressInterval { get; init; }
+    public required int EventsMaxLength { get; init; }
+    public required bool SeedCompat { get; init; }
+
+    public required int CallbackMaxAttempts { get; init; }
+    public required TimeSpan CallbackBackoff { get; init; }
+    public required TimeSpan CallbackTimeout { get; init; }
+    public required string CallbackSecret { get; init; }
+
+    public required string ClusterHostname { get; init; }
+    public required int ClusterPort { get; init; }
+    public required IReadOnlyList<string> Seeds { get; init; }
+    public required IReadOnlyList<string> Roles { get; init; }
+    public required TimeSpan ReaperInterval { get; init; }
+
+    public required int HttpPort { get; init; }
+
+    /// <summary>The defaults of hocon/hive.conf, embedded in this assembly.</summary>
+    public static Config DefaultConfig { get; } = LoadDefaults();
+
+    public static HiveSettings FromConfig(Config config)
+    {
+        var hive = config.WithFallback(DefaultConfig).GetConfig("hive");
+        var name = hive.GetString("node.name");
+        var workDir = hive.GetString("tasks.work-dir");
+        return new HiveSettings
+        {
+            NodeName = string.IsNullOrWhiteSpace(name) ? Environment.MachineName : name,
+            Guides = hive.GetInt("node.guides"),
+            DrainTimeout = hive.GetTimeSpan("node.drain-timeout"),
+            HeartbeatInterval = hive.GetTimeSpan("node.heartbeat-interval"),
+            AllowFaultInjection = hive.GetBoolean("node.allow-fault-injection"),
+            TasksDir = Path.GetFullPath(hive.GetString("tasks.dir")),
+            WorkDir = string.IsNullOrWhiteSpace(workDir) ? Path.Combine(Path.GetTempPath(), "hive-work") : Path.GetFullPath(workDir),
+            KeepWorkDir = hive.GetBoolean("tasks.keep-work-dir"),
+            AllowCommands = hive.GetBoolean("tasks.allow-commands"),
+            MaxBodyBytes = hive.GetInt("tasks.max-body-bytes"),
+            MaxArgsDepth = hive.GetInt("tasks.max-args-depth"),
+            DefaultMaxAttempts = hive.GetInt("tasks.default-max-attempts"),
+            DefaultProgressLength = hive.GetInt("tasks.default-progress-length"),
+            DefaultResultLength = hive.GetInt("tasks.default-result-length"),
+            RetryBackoff = hive.GetTimeSpan("tasks.retry-backoff"),
+            RetryBackoffMax = hive.GetTimeSpan("tasks.retry-backoff-max"),
+            StopGrace = hive.GetTimeSpan("tasks.stop-grace"),
+            MaxLineBytes = hive.GetInt("tasks.max-line-bytes"),
+            RabbitUri = hive.GetString("rabbitmq.uri"),
+            TaskQueue = hive.GetString("rabbitmq.task-queue"),
+            DeadLetterQueue = hive.GetString("rabbitmq.dead-letter-queue"),
+            ControlExchange = hive.GetString("rabbitmq.control-exchange"),
+            ResultsExchange = hive.GetString("rabbitmq.results-exchange"),
+            SeedControl = hive.GetBoolean("rabbitmq.seed-control"),
+            SeedControlExchange = hive.GetString("rabbitmq.seed-control-exchange"),
+            SeedControlRoutingKey = hive.GetString("rabbitmq.seed-control-routing-key"),
+            RedisConfiguration = hive.GetString("redis.configuration"),
+            TaskTtl = hive.GetTimeSpan("redis.task-ttl"),
+            ProgressInterval = hive.GetTimeSpan("redis.progress-interval"),
+            EventsMaxLength = hive.GetInt("redis.events-max-length"),
+            SeedCompat = hive.GetBoolean("redis.seed-compat"),
+            CallbackMaxAttempts = hive.GetInt("callbacks.max-attempts"),
+            CallbackBackoff = hive.GetTimeSpan("callbacks.backoff"),
+            CallbackTimeout = hive.GetTimeSpan("callbacks.timeout"),
+            CallbackSecret = hive.GetString("callbacks.secret"),
+            ClusterHostname = hive.GetString("cluster.hostname"),
+            ClusterPort = hive.GetInt("cluster.port"),
+            Seeds = hive.GetStringList("cluster.seeds").ToArray(),
+            Roles = hive.GetStringList("cluster.roles").ToArray(),
+            ReaperInterval = hive.GetTimeSpan("cluster.reaper-interval"),
+            HttpPort = hive.GetInt("http.port"),
+        };
+    }
+
+    /// <summary>Retry delay before attempt <paramref name="nextAttempt"/> (2, 3, …): backoff doubling, capped.</summary>
+    public TimeSpan RetryDelay(int nextAttempt)
+    {
+        var factor = Math.Pow(2, Math.Max(0, nextAttempt - 2));
+        return TimeSpan.FromMilliseconds(Math.Min(RetryBackoff.TotalMilliseconds * factor, RetryBackoffMax.TotalMilliseconds));
+    }
+
+    public override string ToString() =>
+        $"HiveSettings(node={NodeName}, guides={Guides}, tasks={TasksDir}, rabbitmq={Redact.Uri(RabbitUri)}, redis={Redact.RedisConfiguration(RedisConfiguration)}, cluster={ClusterHostname}:{ClusterPort})";
+
+    private static Config LoadDefaults()
+    {
+        using var stream = typeof(HiveSettings).Assembly.GetManifestResourceStream("Hive.hive.conf")
+            ?? throw new InvalidOperationException("embedded hive.conf is missing");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+}
+
+/// <summary>Removes secrets from connection strings before they reach a log line or status output.</summary>
+public static class Redact
+{
+    public static string Uri(string uri)
+    {
+        if (!System.Uri.TryCreate(uri, UriKind.Absolute, out var parsed) || string.IsNullOrEmpty(parsed.UserInfo)) return uri;
+        var user = parsed.UserInfo.Split(':')[0];
+        return new UriBuilder(parsed) { UserName = user, Password = "***" }.Uri.ToString();
+    }
+
+    public static string RedisConfiguration(string configuration) =>
+        string.Join(",", configuration.Split(',').Select(part =>
+            part.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=***" : part));
+}

@@ -1,0 +1,449 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Hive.Actors.Contracts;
+using Hive.Actors.Entities;
+using Hive.Actors.Hosting;
+using Hive.Actors.Processes;
+using Hive.Actors.Progress;
+using static Hive.Actors.Entities.TaskEntityReplies;
+
+namespace Hive.Actors.Guides;
+
+/// <summary>
+/// Runs one task at a time and owns exactly one script process. Claims the task from its TaskEntity,
+/// acknowledges the delivery once the claim is durable, streams snapshots to the status writer,
+/// obeys stop / pause / resume / message, runs loops, and reports the end to the entity until it is recorded.
+/// Never blocks: the process is watched by <see cref="ScriptProcess"/> and its events arrive as messages.
+/// </summary>
+public sealed class GuideActor : ReceiveActor, IWithTimers
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _guideId;
+    private readonly HiveServices _services;
+    private readonly ScriptCatalog _catalog;
+    private readonly IActorRef _entities;
+    private readonly IActorRef _status;
+    private readonly ClaimOwner _owner;
+
+    private Job? _job;
+    private ScriptProcess? _process;
+    private int _runSeq;
+
+    public GuideActor(string guideId, HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
+    {
+        _guideId = guideId;
+        _services = services;
+        _catalog = catalog;
+        _entities = entities;
+        _status = statusWriter;
+        _owner = new ClaimOwner(services.Settings.NodeName, TaskEntityActor.MemberUid(Cluster.Get(Context.System).SelfUniqueAddress), Self.Path.ToStringWithoutAddress());
+        Idle();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string guideId, HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
+        Akka.Actor.Props.Create(() => new GuideActor(guideId, services, catalog, entities, statusWriter));
+
+    private void Idle()
+    {
+        _job = null;
+        Publish(GuideState.Idle);
+        Receive<GuideCommands.Run>(run => Claim(run.Delivery));
+        Receive<GuideCommands.Control>(_ => { });
+        Receive<GuideCommands.HandBack>(_ => { });
+        Receive<ReportEndAfterRestart>(r => BeginReport(r.Job, r.Result, EndKind.Retryable));
+        ReceiveCrash();
+    }
+
+    private void Claim(TaskDelivery delivery)
+    {
+        var spec = delivery.Spec;
+        _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null);
+        Become(Claiming);
+        Publish(GuideState.Claiming);
+        _entities.Ask<object>(new TaskEntityCommands.Claim(spec.TaskId, spec, _owner, delivery.ReceivedAt), AskTimeout)
+            .PipeTo(Self, failure: e => new ClaimFailed(e));
+    }
+
+    private void Claiming()
+    {
+        Receive<ClaimGranted>(granted =>
+        {
+            var job = _job! with { Attempt = granted.Attempt, Epoch = granted.Epoch };
+            _job = job;
+            AckDelivery(job.Delivery, ack: true);
+            StartRun();
+        });
+        Receive<ClaimRefused>(refused =>
+        {
+            _log.Info("Task {TaskId}: not run here: {Reason}", refused.TaskId, refused.Reason);
+            AckDelivery(_job!.Delivery, ack: true);
+            BecomeIdle();
+        });
+        Receive<ClaimFailed>(failed =>
+        {
+            _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Error.GetBaseException().Message);
+            AckDelivery(_job.Delivery, ack: false);
+            BecomeIdle();
+        });
+        Receive<Status.Failure>(failed =>
+        {
+            _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Cause.GetBaseException().Message);
+            AckDelivery(_job.Delivery, ack: false);
+            BecomeIdle();
+        });
+        Receive<GuideCommands.Control>(_ => { });
+        ReceiveCrash();
+    }
+
+    private void StartRun()
+    {
+        var job = _job!;
+        var spec = job.Delivery.Spec;
+        var runNumber = job.Runs + 1;
+        _job = job with { Runs = runNumber, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow };
+        ScriptLaunch launch;
+        try
+        {
+            launch = BuildLaunch(spec, job.Attempt);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            Finish(TaskEnd.Rejected(e.Message), Array.Empty<string>(), null, EndKind.Final);
+            return;
+        }
+
+        var options = ScriptRunOptions.Default with
+        {
+            ProgressLength = Math.Max(spec.ProgressLength, spec.ResultLength),
+            MaxLineLength = _services.Settings.MaxLineBytes,
+            NotifyInterval = _services.Settings.ProgressInterval,
+            StopGracePeriod = _services.Settings.StopGrace,
+            Timeout = spec.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
+            KeepWorkingDirectory = _services.Settings.KeepWorkDir,
+        };
+        var seq = ++_runSeq;
+        try
+        {
+            _process = ScriptProcess.Start(launch, options, new ActorObserver(Self, seq));
+        }
+        catch (ScriptStartException e)
+        {
+            _log.Warning("Task {TaskId}: script could not start: {Error}", spec.TaskId, e.Message);
+            Finish(new TaskEnd(TaskState.Failed, null, null, $"could not start: {e.Message}"), Array.Empty<string>(), null, EndKind.Retryable);
+            return;
+        }
+        _log.Info("Task {TaskId}: attempt {Attempt} run {Run} started as pid {Pid}", spec.TaskId, job.Attempt, runNumber, _process.Pid);
+        Become(Running);
+        Publish(GuideState.Running, _process.Pid);
+        WriteStatus(TaskState.Running, null, runNumber == 1 ? "started" : null);
+    }
+
+    private ScriptLaunch BuildLaunch(TaskSpec spec, int attempt)
+    {
+        if (spec.Command is { } command)
+        {
+            if (!_services.Settings.AllowCommands)
+                throw new ArgumentException("target.command is disabled on this node (hive.tasks.allow-commands = off)");
+            return ScriptLaunch.ForCommand(command, spec.TaskId, attempt, _services.Settings.WorkDir, _services.Settings.TasksDir);
+        }
+        var resolution = _catalog.Resolve(spec.Script);
+        if (!resolution.TryGetScript(out var script, out var error)) throw new ArgumentException(error);
+        return ScriptLaunch.ForScript(script, spec.TaskId, attempt, spec.Args, _services.Settings.WorkDir);
+    }
+
+    private void Running()
+    {
+        Receive<RunSnapshot>(s => s.Seq == _runSeq, s =>
+        {
+            _job = _job! with { Last = s.Snapshot };
+            WriteStatus(s.Snapshot.Paused ? TaskState.Paused : TaskState.Running, null, null);
+        });
+        Receive<RunExited>(e => e.Seq == _runSeq, e => OnRunExited(e.Exit));
+        Receive<RunSnapshot>(_ => { });
+        Receive<RunExited>(_ => { });
+        Receive<GuideCommands.Control>(c => OnControl(c.Command));
+        Receive<GuideCommands.HandBack>(_ =>
+        {
+            _job = _job! with { HandingBack = true };
+            _process?.StopAsync(_services.Settings.StopGrace);
+        });
+        Receive<NextRun>(_ => StartRun());
+        ReceiveCrash();
+    }
+
+    private void OnControl(ControlCommand command)
+    {
+        var process = _process;
+        if (process is null)
+        {
+            if (command.Action == ControlAction.Stop && _job is { } waiting)
+            {
+                // Between two loop runs: there is no process to stop.
+                Timers.Cancel("next-run");
+                _job = waiting with { StoppedBy = command.By ?? "control message" };
+                var last = waiting.Last;
+                Finish(TaskEnd.Stopped(_job.StoppedBy), last?.Lines ?? Array.Empty<string>(), ParseResult(last?.ResultJson), EndKind.Final);
+            }
+            return;
+        }
+        switch (command.Action)
+        {
+            case ControlAction.Stop:
+                _job = _job! with { StoppedBy = command.By ?? "control message" };
+                _log.Info("Task {TaskId}: stopping (by {By})", _job.Delivery.Spec.TaskId, _job.StoppedBy);
+                process.StopAsync(_services.Settings.StopGrace);
+                break;
+            case ControlAction.Pause:
+                process.Pause();
+                Publish(GuideState.Paused, process.Pid);
+                WriteStatus(TaskState.Paused, null, "paused");
+                break;
+            case ControlAction.Resume:
+                process.Resume();
+                Publish(GuideState.Running, process.Pid);
+                WriteStatus(TaskState.Running, null, "resumed");
+                break;
+            case ControlAction.Message:
+                var line = command.Data is { } data ? data.GetRawText() : "null";
+                var log = _log;
+                var taskId = _job!.Delivery.Spec.TaskId;
+                process.WriteStdinLineAsync(line).ContinueWith(
+                    t => log.Warning("Task {TaskId}: message not delivered to stdin: {Error}", taskId, t.Exception?.GetBaseException().Message),
+                    TaskContinuationOptions.OnlyOnFaulted);
+                break;
+        }
+    }
+
+    private void OnRunExited(ScriptExit exit)
+    {
+        var job = _job!;
+        var spec = job.Delivery.Spec;
+        _process = null;
+        var runLines = job.RunLines;
+        runLines.Add(exit.TailLines(Math.Min(spec.ResultLength, exit.Final.Lines.Count)));
+        _job = job = job with { Last = exit.Final };
+        var result = ParseResult(exit.Final.ResultJson);
+        var lines = exit.TailLines(Math.Min(spec.ResultLength, exit.Final.Lines.Count));
+
+        if (job.HandingBack)
+        {
+            Finish(TaskEnd.Stopped("a draining node"), lines, result, EndKind.HandBack);
+            return;
+        }
+        switch (exit.StopReason)
+        {
+            case ScriptStopReason.Stopped:
+                Finish(TaskEnd.Stopped(job.StoppedBy, exit.Signal), lines, result, EndKind.Final);
+                return;
+            case ScriptStopReason.TimedOut:
+                Finish(TaskEnd.TimedOut(exit.Duration, exit.Signal), lines, result, EndKind.Final);
+                return;
+        }
+        if (exit.Signal is { } signal)
+        {
+            Finish(TaskEnd.Killed(signal), lines, result, EndKind.Retryable);
+            return;
+        }
+        if (exit.ExitCode != 0)
+        {
+            Finish(TaskEnd.Exited(exit.ExitCode), lines, result, EndKind.Retryable);
+            return;
+        }
+        var moreRuns = spec.Loop < 0 || job.Runs < spec.Loop;
+        if (moreRuns && job.StoppedBy is null)
+        {
+            Become(Running);
+            Timers.StartSingleTimer("next-run", NextRun.Instance, TimeSpan.FromSeconds(Math.Max(0, spec.IntervalSeconds)));
+            return;
+        }
+        Finish(TaskEnd.Exited(0), lines, result, EndKind.Final);
+    }
+
+    private void Finish(TaskEnd end, IReadOnlyList<string> lines, JsonElement? result, EndKind kind)
+    {
+        var job = _job!;
+        var spec = job.Delivery.Spec;
+        if (end.State != TaskState.Succeeded && end.State != TaskState.Failed) kind = kind == EndKind.HandBack ? kind : EndKind.Final;
+        var taskResult = TaskResult.From(spec, end, job.Attempt, lines, result, job.Delivery.ReceivedAt, job.StartedAt,
+            DateTimeOffset.UtcNow, _services.Settings.NodeName, job.Runs, job.RunLines.ToArray());
+        BeginReport(job, taskResult, kind);
+    }
+
+    private void BeginReport(Job job, TaskResult result, EndKind kind)
+    {
+        _job = job;
+        _log.Info("Task {TaskId}: attempt {Attempt} ended {State}: {Reason}", result.TaskId, result.Attempt, result.State.ToWire(), result.Reason);
+        var willRetry = kind == EndKind.Retryable && result.Attempt < result.MaxAttempts;
+        var shown = kind == EndKind.HandBack ? TaskState.Queued : willRetry ? TaskState.Queued : result.State;
+        WriteFinalStatus(job, result, shown, kind == EndKind.HandBack ? "handed-back" : "finished");
+        Become(() => Reporting(job, result, kind));
+        Publish(GuideState.Reporting);
+        SendReport(job, result, kind);
+    }
+
+    private void SendReport(Job job, TaskResult result, EndKind kind) =>
+        _entities.Ask<object>(new TaskEntityCommands.ReportEnd(result.TaskId, job.Epoch, result, kind), AskTimeout)
+            .PipeTo(Self, failure: e => new ReportFailed(e));
+
+    private void Reporting(Job job, TaskResult result, EndKind kind)
+    {
+        Receive<EndRecorded>(_ => BecomeIdle());
+        Receive<EndRefused>(refused =>
+        {
+            _log.Warning("Task {TaskId}: the entity refused this end ({Reason}); another owner has the task", result.TaskId, refused.Reason);
+            BecomeIdle();
+        });
+        Receive<ReportFailed>(failed =>
+        {
+            _log.Warning("Task {TaskId}: recording the end failed, retrying in 2 s: {Error}", result.TaskId, failed.Error.GetBaseException().Message);
+            Timers.StartSingleTimer("report", RetryReport.Instance, TimeSpan.FromSeconds(2));
+        });
+        Receive<Status.Failure>(failed =>
+        {
+            _log.Warning("Task {TaskId}: recording the end failed, retrying in 2 s: {Error}", result.TaskId, failed.Cause.GetBaseException().Message);
+            Timers.StartSingleTimer("report", RetryReport.Instance, TimeSpan.FromSeconds(2));
+        });
+        Receive<RetryReport>(_ => SendReport(job, result, kind));
+        Receive<GuideCommands.Control>(_ => { });
+        Receive<GuideCommands.HandBack>(_ => { });
+        Receive<RunSnapshot>(_ => { });
+        Receive<RunExited>(_ => { });
+        ReceiveCrash();
+    }
+
+    private void BecomeIdle()
+    {
+        _process = null;
+        Become(Idle);
+        Context.Parent.Tell(new GuideFree(_guideId));
+    }
+
+    private void ReceiveCrash() => Receive<GuideCommands.Crash>(_ =>
+    {
+        if (!_services.Settings.AllowFaultInjection) return;
+        throw new InjectedGuideFault();
+    });
+
+    private void AckDelivery(TaskDelivery delivery, bool ack)
+    {
+        var log = _log;
+        var taskId = delivery.Spec.TaskId;
+        (ack ? delivery.Ack() : delivery.Nack(true)).ContinueWith(
+            t => log.Warning("Task {TaskId}: {What} failed: {Error}", taskId, ack ? "ack" : "nack", t.Exception?.GetBaseException().Message),
+            TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    private void Publish(GuideState state, int? pid = null) =>
+        Context.Parent.Tell(new GuideStatus(_guideId, state, _job?.Delivery.Spec.TaskId, pid, DateTimeOffset.UtcNow));
+
+    private void WriteStatus(TaskState state, string? reason, string? evt)
+    {
+        var job = _job!;
+        var spec = job.Delivery.Spec;
+        var s = job.Last;
+        _status.Tell(new StatusUpdate(new TaskStatusDocument(spec.TaskId, spec.Script ?? "command", state, _services.Settings.NodeName, _guideId,
+            job.Attempt, s?.Progress, s?.Stage, TailOf(s?.Lines, spec.ProgressLength), s?.TotalLines ?? 0, job.Delivery.ReceivedAt, job.StartedAt,
+            DateTimeOffset.UtcNow, null, reason, ParseResult(s?.ResultJson), _process?.Pid), evt));
+    }
+
+    private void WriteFinalStatus(Job job, TaskResult result, TaskState shown, string evt)
+    {
+        var spec = job.Delivery.Spec;
+        var s = job.Last;
+        _status.Tell(new StatusUpdate(new TaskStatusDocument(spec.TaskId, spec.Script ?? "command", shown, _services.Settings.NodeName, _guideId,
+            job.Attempt, s?.Progress, s?.Stage, TailOf(s?.Lines, spec.ProgressLength), s?.TotalLines ?? 0, job.Delivery.ReceivedAt, job.StartedAt,
+            DateTimeOffset.UtcNow, result.ExitCode, result.Reason, result.Result, null), evt));
+    }
+
+    private static IReadOnlyList<string> TailOf(IReadOnlyList<string>? lines, int count)
+    {
+        if (lines is null) return Array.Empty<string>();
+        return count >= lines.Count ? lines : lines.Skip(lines.Count - count).ToArray();
+    }
+
+    private static JsonElement? ParseResult(string? json)
+    {
+        if (json is null) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The script dies with this incarnation; the task is reported failed-and-retryable by the next one.
+        var process = _process;
+        _process = null;
+        if (process is not null) _ = process.DisposeAsync().AsTask();
+        if (_job is { Epoch: > 0 } job)
+        {
+            var spec = job.Delivery.Spec;
+            var last = job.Last;
+            var result = TaskResult.From(spec, new TaskEnd(TaskState.Failed, null, null, $"guide crashed: {reason.Message}"), job.Attempt,
+                TailOf(last?.Lines, spec.ResultLength), ParseResult(last?.ResultJson), job.Delivery.ReceivedAt, job.StartedAt,
+                DateTimeOffset.UtcNow, _services.Settings.NodeName, job.Runs);
+            Self.Tell(new ReportEndAfterRestart(job, result));
+        }
+        else if (_job is { } claiming)
+        {
+            AckDelivery(claiming.Delivery, ack: false);
+        }
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostStop()
+    {
+        if (_process is { } process) _ = process.DisposeAsync().AsTask();
+        base.PostStop();
+    }
+
+    private sealed record Job(TaskDelivery Delivery, int Attempt, long Epoch, List<IReadOnlyList<string>> RunLines, ScriptSnapshot? Last, DateTimeOffset? StartedAt)
+    {
+        public int Runs { get; init; }
+        public string? StoppedBy { get; init; }
+        public bool HandingBack { get; init; }
+    }
+
+    private sealed record ClaimFailed(Exception Error);
+
+    private sealed record ReportFailed(Exception Error);
+
+    private sealed record ReportEndAfterRestart(Job Job, TaskResult Result);
+
+    private sealed record RunSnapshot(int Seq, ScriptSnapshot Snapshot);
+
+    private sealed record RunExited(int Seq, ScriptExit Exit);
+
+    private sealed class NextRun
+    {
+        public static readonly NextRun Instance = new();
+        private NextRun() { }
+    }
+
+    private sealed class RetryReport
+    {
+        public static readonly RetryReport Instance = new();
+        private RetryReport() { }
+    }
+
+    private sealed class ActorObserver(IActorRef self, int seq) : IScriptObserver
+    {
+        public void OnSnapshot(ScriptSnapshot snapshot) => self.Tell(new RunSnapshot(seq, snapshot));
+
+        public void OnExit(ScriptExit exit) => self.Tell(new RunExited(seq, exit));
+    }
+}
+
+/// <summary>A guide finished its task and takes the next.</summary>
+public sealed record GuideFree(string GuideId);

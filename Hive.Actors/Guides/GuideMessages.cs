@@ -1,0 +1,45 @@
+using Hive.Actors.Contracts;
+
+namespace Hive.Actors.Guides;
+
+/// <summary>A task taken off the queue, not yet acknowledged: the guide acks once its claim is persisted.</summary>
+public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func<Task> Ack, Func<bool, Task> Nack);
+
+public static class GuideCommands
+{
+    public sealed record Run(TaskDelivery Delivery);
+
+    public sealed record Control(ControlCommand Command);
+
+    /// <summary>Draining: stop the running script and hand the task back without spending an attempt.</summary>
+    public sealed class HandBack
+    {
+        public static readonly HandBack Instance = new();
+        private HandBack() { }
+    }
+
+    /// <summary>Fault injection for tests (hive.node.allow-fault-injection): the guide throws.</summary>
+    public sealed class Crash
+    {
+        public static readonly Crash Instance = new();
+        private Crash() { }
+    }
+}
+
+public enum GuideState
+{
+    Idle,
+    Claiming,
+    Running,
+    Paused,
+    Reporting,
+}
+
+/// <summary>What a guide tells its monitor whenever it changes; the monitor publishes it (hive:node:&lt;node&gt;).</summary>
+public sealed record GuideStatus(string GuideId, GuideState State, string? TaskId, int? Pid, DateTimeOffset At)
+{
+    public bool IsFree => State == GuideState.Idle;
+}
+
+/// <summary>Raised by the fault-injection command.</summary>
+public sealed class InjectedGuideFault() : Exception("injected guide fault (hive.node.allow-fault-injection)");

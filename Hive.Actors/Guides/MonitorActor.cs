@@ -1,0 +1,217 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Event;
+using Hive.Actors.Contracts;
+using Hive.Actors.Entities;
+using Hive.Actors.Hosting;
+using Hive.Actors.Processes;
+
+namespace Hive.Actors.Guides;
+
+/// <summary>
+/// One per node: owns the guides and supervises them (a guide that throws is restarted; its script is
+/// killed and its task reported failed-and-retryable by the new incarnation). It is the task stream's
+/// sink: it signals demand only while a guide is free, so the node never holds more tasks than it can run.
+/// Routes control commands to the guide running the task, and publishes the guides to hive:node:&lt;node&gt;.
+/// </summary>
+public sealed class MonitorActor : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HiveServices _services;
+    private readonly IActorRef _entities;
+    private readonly Dictionary<string, IActorRef> _guides = new();
+    private readonly Dictionary<string, GuideStatus> _statuses = new();
+    private readonly LinkedList<string> _free = new();
+    private IActorRef? _pendingAck;
+    private bool _draining;
+    private IActorRef? _drainRequester;
+
+    public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
+    {
+        _services = services;
+        _entities = entities;
+        for (var i = 1; i <= services.Settings.Guides; i++)
+        {
+            var id = $"guide-{i}";
+            _guides[id] = Context.ActorOf(GuideActor.Props(id, services, catalog, entities, statusWriter), id);
+            _free.AddLast(id);
+        }
+
+        Receive<StreamInit>(_ => OfferDemand(Sender));
+        Receive<TaskDelivery>(OnDelivery);
+        Receive<StreamCompleted>(_ => _log.Info("Task stream completed"));
+        Receive<Status.Failure>(f => _log.Error(f.Cause, "Task stream failed"));
+        Receive<GuideFree>(free => OnGuideFree(free.GuideId));
+        Receive<GuideStatus>(status => _statuses[status.GuideId] = status);
+        Receive<ControlCommand>(OnControl);
+        Receive<GetGuides>(_ => Sender.Tell(_statuses.Values.OrderBy(s => s.GuideId, StringComparer.Ordinal).ToArray()));
+        Receive<Drain>(_ => StartDrain());
+        Receive<DrainDeadline>(_ => HandBackRunning());
+        Receive<Heartbeat>(_ => WriteHeartbeat());
+        Receive<GuideCommands.Crash>(_ =>
+        {
+            foreach (var status in _statuses.Values.Where(s => s.TaskId is not null)) _guides[status.GuideId].Tell(GuideCommands.Crash.Instance);
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
+        Akka.Actor.Props.Create(() => new MonitorActor(services, catalog, entities, statusWriter));
+
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, decider: Decider.From(_ => Directive.Restart));
+
+    protected override void PreStart() =>
+        Timers.StartPeriodicTimer("heartbeat", Heartbeat.Instance, TimeSpan.Zero, _services.Settings.HeartbeatInterval);
+
+    protected override void PostStop()
+    {
+        _ = _services.Redis.GetDatabase().KeyDeleteAsync(RedisKeys.Node(_services.Settings.NodeName));
+        base.PostStop();
+    }
+
+    private void OfferDemand(IActorRef streamSender)
+    {
+        if (_free.Count > 0 && !_draining) streamSender.Tell(StreamAck.Instance);
+        else _pendingAck = streamSender;
+    }
+
+    private void OnDelivery(TaskDelivery delivery)
+    {
+        var sender = Sender;
+        if (_free.First is not { } first || _draining)
+        {
+            // Cannot happen while demand follows free guides; hand the message back rather than hold it.
+            _ = delivery.Nack(true);
+            _pendingAck = sender;
+            return;
+        }
+        _free.RemoveFirst();
+        var guideId = first.Value;
+        _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
+        _guides[guideId].Tell(new GuideCommands.Run(delivery));
+        OfferDemand(sender);
+    }
+
+    private void OnGuideFree(string guideId)
+    {
+        if (!_free.Contains(guideId)) _free.AddLast(guideId);
+        if (_pendingAck is { } pending && !_draining)
+        {
+            _pendingAck = null;
+            pending.Tell(StreamAck.Instance);
+        }
+        if (_draining && _free.Count == _guides.Count) CompleteDrain();
+    }
+
+    private void OnControl(ControlCommand command)
+    {
+        var running = _statuses.Values.Where(s => s.TaskId is not null && !_free.Contains(s.GuideId)).ToArray();
+        if (command.Target == "all")
+        {
+            foreach (var status in running) _guides[status.GuideId].Tell(new GuideCommands.Control(command));
+            return;
+        }
+        var local = running.FirstOrDefault(s => s.TaskId == command.Target);
+        if (local is not null)
+        {
+            _guides[local.GuideId].Tell(new GuideCommands.Control(command));
+            return;
+        }
+        if (command.Action == ControlAction.Stop)
+            _entities.Tell(new TaskEntityCommands.Cancel(command.Target, command.By ?? "control message"));
+    }
+
+    private void StartDrain()
+    {
+        _drainRequester = Sender;
+        if (_draining) return;
+        _draining = true;
+        _pendingAck = null;
+        _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", _services.Settings.DrainTimeout);
+        if (_free.Count == _guides.Count) CompleteDrain();
+        else Timers.StartSingleTimer("drain", DrainDeadline.Instance, _services.Settings.DrainTimeout);
+    }
+
+    private void HandBackRunning()
+    {
+        foreach (var (id, guide) in _guides)
+            if (!_free.Contains(id)) guide.Tell(GuideCommands.HandBack.Instance);
+    }
+
+    private void CompleteDrain()
+    {
+        Timers.Cancel("drain");
+        _log.Info("Drained: every guide is free");
+        _drainRequester?.Tell(Drained.Instance);
+    }
+
+    private void WriteHeartbeat()
+    {
+        var key = RedisKeys.Node(_services.Settings.NodeName);
+        var now = DateTimeOffset.UtcNow;
+        var entries = _guides.Keys.Select(id =>
+        {
+            var s = _statuses.GetValueOrDefault(id) ?? new GuideStatus(id, GuideState.Idle, null, null, now);
+            var json = JsonSerializer.Serialize(new { state = s.State.ToString().ToLowerInvariant(), taskId = s.TaskId, pid = s.Pid, heartbeat = now });
+            return new StackExchange.Redis.HashEntry(id, json);
+        }).ToArray();
+        var db = _services.Redis.GetDatabase();
+        var ttl = _services.Settings.HeartbeatInterval * 3;
+        var log = _log;
+        Task.WhenAll(db.HashSetAsync(key, entries), db.KeyExpireAsync(key, ttl))
+            .ContinueWith(t => log.Debug("Heartbeat write failed: {Error}", t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    private sealed class Heartbeat : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+    {
+        public static readonly Heartbeat Instance = new();
+        private Heartbeat() { }
+    }
+
+    private sealed class DrainDeadline
+    {
+        public static readonly DrainDeadline Instance = new();
+        private DrainDeadline() { }
+    }
+}
+
+/// <summary>The task stream's handshake with the monitor (Sink.ActorRefWithAck).</summary>
+public sealed class StreamInit
+{
+    public static readonly StreamInit Instance = new();
+    private StreamInit() { }
+}
+
+public sealed class StreamAck
+{
+    public static readonly StreamAck Instance = new();
+    private StreamAck() { }
+}
+
+public sealed class StreamCompleted
+{
+    public static readonly StreamCompleted Instance = new();
+    private StreamCompleted() { }
+}
+
+/// <summary>Asks the monitor to stop taking tasks and empty its guides; answered with <see cref="Drained"/>.</summary>
+public sealed class Drain
+{
+    public static readonly Drain Instance = new();
+    private Drain() { }
+}
+
+public sealed class Drained
+{
+    public static readonly Drained Instance = new();
+    private Drained() { }
+}
+
+/// <summary>Asks for the guides' statuses; answered with GuideStatus[].</summary>
+public sealed class GetGuides
+{
+    public static readonly GetGuides Instance = new();
+    private GetGuides() { }
+}

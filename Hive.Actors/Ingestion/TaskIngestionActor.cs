@@ -1,0 +1,115 @@
+using Akka;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Hive.Actors.Contracts;
+using Hive.Actors.Guides;
+using Hive.Actors.Hosting;
+using Hive.Actors.Messaging;
+using Hive.Actors.Processes;
+using Hive.Actors.Progress;
+using Hive.Streams.Amqp;
+using Hive.Streams.Amqp.Dsl;
+
+namespace Hive.Actors.Ingestion;
+
+/// <summary>
+/// Owns the task stream: RabbitMQ (manual ack, prefetch = guides) → parse and validate → the monitor,
+/// which signals demand only while a guide is free. A message that cannot be a task is dead-lettered
+/// with its reason, a <c>rejected</c> result is published, and the message is acknowledged: never retried,
+/// never stopping the stream.
+/// </summary>
+public sealed class TaskIngestionActor : ReceiveActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HiveServices _services;
+    private readonly AmqpConnectionProvider _amqp;
+    private readonly IActorRef _monitor;
+    private readonly IActorRef _status;
+    private readonly TaskParserOptions _parserOptions;
+    private UniqueKillSwitch? _killSwitch;
+
+    public TaskIngestionActor(HiveServices services, AmqpConnectionProvider amqp, ScriptCatalog catalog, IActorRef monitor, IActorRef statusWriter)
+    {
+        _services = services;
+        _amqp = amqp;
+        _monitor = monitor;
+        _status = statusWriter;
+        var s = services.Settings;
+        _parserOptions = new TaskParserOptions(s.MaxBodyBytes, s.AllowCommands, name => catalog.Resolve(name).Error,
+            s.DefaultMaxAttempts, s.DefaultProgressLength, s.DefaultResultLength, s.MaxArgsDepth);
+
+        Receive<StopIngestion>(_ =>
+        {
+            _killSwitch?.Shutdown();
+            Sender.Tell(Done.Instance);
+        });
+    }
+
+    public static Props Props(HiveServices services, AmqpConnectionProvider amqp, ScriptCatalog catalog, IActorRef monitor, IActorRef statusWriter) =>
+        Akka.Actor.Props.Create(() => new TaskIngestionActor(services, amqp, catalog, monitor, statusWriter));
+
+    protected override void PreStart()
+    {
+        var s = _services.Settings;
+        var source = NamedQueueSourceSettings.Create(_amqp, s.TaskQueue)
+            .WithDeclarations(HiveTopology.TaskQueue(s), HiveTopology.DeadLetterQueue(s));
+        _killSwitch = AmqpSource.CommittableSource(source, bufferSize: s.Guides)
+            .ViaMaterialized(KillSwitches.Single<CommittableIncomingMessage>(), Keep.Right)
+            .SelectAsync(4, TriageAsync)
+            .Where(d => d is not null)
+            .Select(d => d!)
+            .To(Sink.ActorRefWithAck<TaskDelivery>(_monitor, StreamInit.Instance, StreamAck.Instance, StreamCompleted.Instance, e => new Status.Failure(e)))
+            .Run(Context.Materializer());
+    }
+
+    protected override void PostStop() => _killSwitch?.Shutdown();
+
+    private async Task<TaskDelivery?> TriageAsync(CommittableIncomingMessage message)
+    {
+        var props = message.Message.Properties;
+        var headers = new TaskMessageHeaders(props.MessageId, props.CorrelationId, props.ReplyTo, _services.Settings.TaskQueue);
+        var outcome = TaskParser.Parse(message.Message.Body.Span, headers, _parserOptions);
+        switch (outcome)
+        {
+            case ParseOutcome.Accepted accepted:
+                return new TaskDelivery(accepted.Spec, DateTimeOffset.UtcNow, () => message.Ack(), requeue => message.Nack(requeue: requeue));
+            case ParseOutcome.Rejected rejected:
+                await RejectAsync(message, rejected, props.ReplyTo);
+                return null;
+            default:
+                throw new InvalidOperationException("unknown parse outcome");
+        }
+    }
+
+    private async Task RejectAsync(CommittableIncomingMessage message, ParseOutcome.Rejected rejected, string? replyTo)
+    {
+        var props = message.Message.Properties;
+        _log.Warning("Dead-lettering a task message (id {TaskId}): {Reason}", rejected.TaskId ?? "none", rejected.Reason);
+        try
+        {
+            var originalHeaders = props.Headers is null ? null : new Dictionary<string, object?>(props.Headers);
+            await _services.Bus.DeadLetterAsync(message.Message.Body, rejected.Reason, originalHeaders, props.MessageId, props.CorrelationId);
+            var now = DateTimeOffset.UtcNow;
+            var result = TaskResult.Rejected(rejected.TaskId ?? props.MessageId ?? "unknown", rejected.Reason, now, _services.Settings.NodeName);
+            await _services.Bus.PublishResultAsync(result, replyTo, props.CorrelationId);
+            if (rejected.TaskId is { } id)
+                _status.Tell(new StatusUpdate(new TaskStatusDocument(id, null, TaskState.Rejected, _services.Settings.NodeName, null, 0, null, null,
+                    Array.Empty<string>(), 0, now, null, now, null, result.Reason, null, null), "rejected"));
+            await message.Ack();
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "Dead-lettering failed; the message goes back to the queue");
+            await message.Nack(requeue: true);
+        }
+    }
+}
+
+/// <summary>Stops taking tasks (first step of draining); answered with Done.</summary>
+public sealed class StopIngestion
+{
+    public static readonly StopIngestion Instance = new();
+    private StopIngestion() { }
+}

@@ -1,0 +1,102 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Hive.Actors.Configuration;
+using Hive.Actors.Contracts;
+using RabbitMQ.Client;
+using StackExchange.Redis;
+
+namespace Hive.Node.Cli;
+
+/// <summary>What a backend developer does from a shell: submit, watch, read status, send control commands.</summary>
+public sealed class HiveCli : IAsyncDisposable
+{
+    private readonly HiveSettings _settings;
+    private IConnection? _rabbit;
+    private ConnectionMultiplexer? _redis;
+
+    public HiveCli(HiveSettings settings) => _settings = settings;
+
+    public async Task<string> SubmitAsync(string script, string? argsJson, string? id, int? timeoutSeconds, int? maxAttempts, string? responseUrl, CancellationToken ct)
+    {
+        var taskId = id ?? Guid.NewGuid().ToString("N");
+        var task = new JsonObject { ["taskId"] = taskId, ["script"] = script };
+        if (argsJson is not null)
+        {
+            try { task["args"] = JsonNode.Parse(argsJson); }
+            catch (JsonException e) { throw new ArgumentException($"--args is not valid JSON: {e.Message}"); }
+        }
+        if (timeoutSeconds is { } t) task["timeoutSeconds"] = t;
+        if (maxAttempts is { } m) task["maxAttempts"] = m;
+        if (responseUrl is not null) task["responseUrl"] = responseUrl;
+        await using var channel = await ChannelAsync(ct);
+        await channel.QueueDeclareAsync(_settings.TaskQueue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
+        var props = new BasicProperties { Persistent = true, ContentType = "application/json", MessageId = taskId };
+        await channel.BasicPublishAsync("", _settings.TaskQueue, mandatory: false, props, Encoding.UTF8.GetBytes(task.ToJsonString()), ct);
+        return taskId;
+    }
+
+    public async Task ControlAsync(string taskId, ControlAction action, CancellationToken ct)
+    {
+        await using var channel = await ChannelAsync(ct);
+        await channel.ExchangeDeclareAsync(_settings.ControlExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+        var body = ControlParser.Serialize(new ControlCommand(taskId, action, null, $"cli@{Environment.MachineName}"));
+        await channel.BasicPublishAsync(_settings.ControlExchange, "", mandatory: false, new BasicProperties { ContentType = "application/json" }, body, ct);
+    }
+
+    public async Task<string?> StatusJsonAsync(string taskId)
+    {
+        var redis = await RedisAsync();
+        var value = await redis.GetDatabase().StringGetAsync(RedisKeys.Task(taskId));
+        return value.IsNull ? null : value.ToString();
+    }
+
+    /// <summary>Prints progress until the task ends; true when it succeeded.</summary>
+    public async Task<bool> WatchAsync(string taskId, TextWriter output, CancellationToken ct)
+    {
+        string? last = null;
+        while (!ct.IsCancellationRequested)
+        {
+            var json = await StatusJsonAsync(taskId);
+            if (json is not null && json != last)
+            {
+                last = json;
+                var doc = TaskStatusJson.FromJson(json);
+                if (doc is not null)
+                {
+                    var progress = doc.Progress is { } p ? $"{p,5:0.0}%" : "   -  ";
+                    var line = doc.Lines.Count > 0 ? doc.Lines[^1] : "";
+                    await output.WriteLineAsync($"{doc.State.ToWire(),-10} {progress} {doc.Stage ?? "",-10} {line}");
+                    if (doc.State.IsFinal())
+                    {
+                        if (doc.Reason is not null) await output.WriteLineAsync($"{doc.State.ToWire()}: {doc.Reason}");
+                        return doc.State == TaskState.Succeeded;
+                    }
+                }
+            }
+            await Task.Delay(200, ct);
+        }
+        return false;
+    }
+
+    private async Task<IChannel> ChannelAsync(CancellationToken ct)
+    {
+        _rabbit ??= await new ConnectionFactory { Uri = new Uri(_settings.RabbitUri), ClientProvidedName = "hive-cli" }.CreateConnectionAsync(ct);
+        return await _rabbit.CreateChannelAsync(cancellationToken: ct);
+    }
+
+    private async Task<ConnectionMultiplexer> RedisAsync()
+    {
+        if (_redis is not null) return _redis;
+        var options = ConfigurationOptions.Parse(_settings.RedisConfiguration);
+        options.AbortOnConnectFail = true;
+        options.ConnectTimeout = 5000;
+        return _redis = await ConnectionMultiplexer.ConnectAsync(options);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_rabbit is not null) await _rabbit.DisposeAsync();
+        if (_redis is not null) await _redis.DisposeAsync();
+    }
+}

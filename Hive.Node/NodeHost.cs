@@ -1,0 +1,55 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Hive.Actors.Configuration;
+using Hive.Actors.Guides;
+using Hive.Actors.Hosting;
+using Hive.Actors.Ingestion;
+using Hive.Actors.Messaging;
+using Hive.Streams.Amqp;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Hive.Node;
+
+/// <summary>Builds and runs the `hive node` host.</summary>
+public static class NodeHost
+{
+    public static IHost Build(HiveSettings settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(30));
+        builder.Services.AddHiveNode(settings);
+        builder.Services.AddHostedService<NodeLifecycle>();
+        return builder.Build();
+    }
+}
+
+/// <summary>
+/// Declares the broker topology before the streams start, and drains on shutdown: CoordinatedShutdown's
+/// service-unbind phase stops task ingestion and lets the monitor finish or hand back running tasks.
+/// </summary>
+public sealed class NodeLifecycle(ActorSystem system, IActorRegistry registry, HiveSettings settings, AmqpConnectionProvider amqp, ILogger<NodeLifecycle> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        log.LogInformation("Hive node {Settings} starting", settings);
+        await HiveTopology.DeclareAsync(amqp, settings, cancellationToken);
+        var shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceUnbind, "hive-drain", async () =>
+        {
+            var ingestion = await registry.GetAsync<TaskIngestion>();
+            await ingestion.Ask<Akka.Done>(StopIngestion.Instance, TimeSpan.FromSeconds(5));
+            var monitor = await registry.GetAsync<NodeMonitor>();
+            log.LogInformation("Draining: up to {Timeout}", settings.DrainTimeout);
+            await monitor.Ask<Drained>(Drain.Instance, settings.DrainTimeout + settings.StopGrace + TimeSpan.FromSeconds(20));
+            return Akka.Done.Instance;
+        });
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
