@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Hive.Tests.Infrastructure;
+
+namespace Hive.Tests.Integration;
+
+/// <summary>A real `hive node` process (the built hive.dll) against the test's brokers, with its log captured.</summary>
+public sealed class HiveNodeProcess : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<string> _log = new();
+    private readonly string _configFile;
+    private Process? _process;
+
+    private HiveNodeProcess(string name, BrokersFixture brokers, int guides, string extraHocon, int clusterPort, string? seeds)
+    {
+        Name = name;
+        Brokers = brokers;
+        Guides = guides;
+        ClusterPort = clusterPort;
+        Seeds = seeds;
+        _configFile = Path.Combine(Directory.CreateTempSubdirectory("hive-node-").FullName, "node.conf");
+        File.WriteAllText(_configFile, extraHocon);
+    }
+
+    public string Name { get; }
+    public BrokersFixture Brokers { get; }
+    public int Guides { get; }
+    public int ClusterPort { get; }
+    public string? Seeds { get; }
+    public int? Pid => _process is { HasExited: false } p ? p.Id : null;
+    public string Log => string.Join('\n', _log);
+
+    /// <summary>Starts a node and waits until it consumes tasks (its log says the application started).</summary>
+    public static async Task<HiveNodeProcess> StartAsync(BrokersFixture brokers, int guides = 2, string extraHocon = "", string? name = null,
+        int? clusterPort = null, string? seeds = null)
+    {
+        var node = new HiveNodeProcess(name ?? $"node-{Guid.NewGuid().ToString("N")[..6]}", brokers, guides, extraHocon, clusterPort ?? FreePort.Next(), seeds);
+        await node.StartAsync();
+        return node;
+    }
+
+    public async Task StartAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var arg in new[]
+                 {
+                     Path.Combine(AppContext.BaseDirectory, "hive.dll"), "--config", _configFile, "--rabbitmq", Brokers.Rabbit.Uri,
+                     "--redis", Brokers.Redis.Endpoint, "node", "--guides", Guides.ToString(), "--tasks", RepoPaths.Tasks, "--name", Name,
+                     "--cluster-port", ClusterPort.ToString(), "--http-port", "0",
+                 })
+            psi.ArgumentList.Add(arg);
+        if (Seeds is not null)
+        {
+            psi.ArgumentList.Add("--seeds");
+            psi.ArgumentList.Add(Seeds);
+        }
+        psi.Environment["DOTNET_HOSTBUILDER__RELOADCONFIGONCHANGE"] = "false";
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        DataReceivedEventHandler onLine = (_, e) =>
+        {
+            if (e.Data is null) return;
+            _log.Enqueue(e.Data);
+            if (e.Data.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
+        };
+        _process.OutputDataReceived += onLine;
+        _process.ErrorDataReceived += onLine;
+        _process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {Name} exited at start:\n{Log}"));
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var timeout = Task.Delay(TimeSpan.FromSeconds(60));
+        if (await Task.WhenAny(started.Task, timeout) == timeout) throw new TimeoutException($"hive node {Name} did not start in 60 s:\n{Log}");
+        await started.Task;
+        // The task consumer attaches just after the host reports started.
+        await Task.Delay(500);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
+    /// <summary>SIGKILL: the node dies without any chance to clean up.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null || _process.HasExited) return;
+        kill(_process.Id, 9);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as systemd or Ctrl-C would; waits for the node to exit.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (_process is null || _process.HasExited) return _process?.ExitCode ?? 0;
+        kill(_process.Id, 15);
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            try { await TerminateAsync(TimeSpan.FromSeconds(20)); }
+            catch (OperationCanceledException) { await KillAsync(); }
+        }
+        _process?.Dispose();
+        try { Directory.Delete(Path.GetDirectoryName(_configFile)!, true); } catch (IOException) { }
+    }
+}
