@@ -58,7 +58,7 @@ public static class TaskParser
 
         // root (1) + target (2) + args: one level of slack so that args one level too deep is reported with the task id.
         var maxDepth = Math.Max(1, options.MaxArgsDepth) + 3;
-        JsonDocument document;
+        JsonDocument? document = null;
         try
         {
             var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = maxDepth });
@@ -71,6 +71,7 @@ public static class TaskParser
         }
         catch (JsonException ex)
         {
+            document?.Dispose();
             return RejectUnparsable(body, headers, options, ex);
         }
 
