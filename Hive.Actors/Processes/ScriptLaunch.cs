@@ -63,7 +63,8 @@ public sealed record ScriptLaunch
     /// <summary>
     /// The launch of a catalogue script for one attempt of a task: argv[1] is
     /// <c>{"requestId": taskId, "action": args}</c>; the environment gets <c>HIVE_TASK_ID</c>, <c>HIVE_ATTEMPT</c>,
-    /// <c>HIVE_WORK_DIR</c>, <c>HIVE_TASKS_DIR</c>, <c>PYTHONPATH</c> (tasks folder first) and <c>PYTHONUNBUFFERED=1</c>;
+    /// <c>HIVE_WORK_DIR</c>, <c>HIVE_TASKS_DIR</c>, <c>PYTHONPATH</c> (tasks folder first), <c>PYTHONUNBUFFERED=1</c> and
+    /// <c>PYTHONPYCACHEPREFIX</c> (under the work root, so nothing is written into tasks/);
     /// the working directory is a fresh folder under <paramref name="workRoot"/> owned by the run.
     /// </summary>
     public static ScriptLaunch ForScript(ResolvedScript script, string taskId, int attempt, JsonElement args, string workRoot)
@@ -125,6 +126,8 @@ public sealed record ScriptLaunch
         env[AttemptVariable] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
         env[WorkDirectoryVariable] = workDir;
         env["PYTHONUNBUFFERED"] = "1";
+        // Byte-code caches go under the work root, never into tasks/ (which may be read-only or shared).
+        env["PYTHONPYCACHEPREFIX"] = Path.Combine(Path.GetFullPath(workRoot), ".pycache");
         if (tasksDir is not null)
         {
             env[TasksDirectoryVariable] = tasksDir;

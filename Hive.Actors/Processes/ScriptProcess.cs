@@ -119,6 +119,11 @@ public sealed class ScriptProcess : IAsyncDisposable
         psi.ArgumentList.Add("--");
         psi.ArgumentList.Add(launch.FileName);
         foreach (var argument in launch.Arguments) psi.ArgumentList.Add(argument);
+        foreach (var name in psi.Environment.Keys.ToList())
+        {
+            if (options.ScrubbedVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))) psi.Environment.Remove(name);
+        }
+
         foreach (var (name, value) in launch.Environment)
         {
             if (value is null) psi.Environment.Remove(name);
@@ -211,11 +216,7 @@ public sealed class ScriptProcess : IAsyncDisposable
     /// <summary>Kills the whole run at once (SIGKILL) if it still runs, waits for it to be gone, releases resources.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            await Completion.ConfigureAwait(false);
-            return;
-        }
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
 
         if (!HasExited)
         {
@@ -225,8 +226,19 @@ public sealed class ScriptProcess : IAsyncDisposable
             lock (_signalGate) SignalRun(Native.SIGKILL);
         }
 
-        await Completion.WaitAsync(DisposeWait).ConfigureAwait(false);
-        _lifetime.Cancel();
+        try
+        {
+            await Completion.WaitAsync(DisposeWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A process stuck in uninterruptible sleep ignores even SIGKILL until the kernel lets go;
+            // Completion still completes (and OnExit still fires) when it finally dies.
+            return;
+        }
+
+        _lifetime.Dispose();
+        _readCancel.Dispose();
         _process.Dispose();
         _stdinLock.Dispose();
     }

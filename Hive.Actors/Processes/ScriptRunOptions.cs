@@ -32,6 +32,12 @@ public sealed record ScriptRunOptions
     /// <summary>util-linux <c>setsid</c>, used to start the child as the leader of its own session and process group.</summary>
     public string SetsidPath { get; init; } = "/usr/bin/setsid";
 
+    /// <summary>
+    /// The child inherits the node's environment except variables starting with one of these prefixes (the node's
+    /// own configuration, which may hold credentials); the launch's variables (<c>HIVE_TASK_ID</c>, …) are set after.
+    /// </summary>
+    public IReadOnlyList<string> ScrubbedVariablePrefixes { get; init; } = ["HIVE_"];
+
     public ScriptRunOptions WithProgressLength(int lines) => this with { ProgressLength = lines };
 
     public ScriptRunOptions WithTimeout(TimeSpan? timeout) => this with { Timeout = timeout };
@@ -43,6 +49,9 @@ public sealed record ScriptRunOptions
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfNegative(ProgressLength, nameof(ProgressLength));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ProgressLength, 100_000, nameof(ProgressLength));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxLineLength, 16 * 1024 * 1024, nameof(MaxLineLength));
+        ArgumentNullException.ThrowIfNull(ScrubbedVariablePrefixes, nameof(ScrubbedVariablePrefixes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxLineLength, 16, nameof(MaxLineLength));
         ArgumentOutOfRangeException.ThrowIfLessThan(NotifyInterval, TimeSpan.FromMilliseconds(1), nameof(NotifyInterval));
         ArgumentOutOfRangeException.ThrowIfNegative(StopGracePeriod.Ticks, nameof(StopGracePeriod));
