@@ -86,6 +86,20 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
+    public async Task Node_and_directly_executable_scripts_get_the_request_as_their_first_argument()
+    {
+        _dir.Write("js.js", "const r = JSON.parse(process.argv[2]); console.log(`js ${r.requestId} ${r.action.n} ${process.argv.length}`);");
+        _dir.Write("exe", "#!/bin/sh\necho \"exe $# $1\"", executable: true);
+        var catalog = _dir.Catalog();
+
+        var (js, _) = await RunToEnd(Run.Launch(catalog, "js", """{"n": 7}""", _dir.Work, taskId: "j1"));
+        var (exe, _) = await RunToEnd(Run.Launch(catalog, "exe", """[1, "two"]""", _dir.Work, taskId: "x1"));
+
+        Assert.Equal(["js j1 7 3"], js.Final.Lines);
+        Assert.Equal(["exe 1 {\"requestId\":\"x1\",\"action\":[1,\"two\"]}"], exe.Final.Lines);
+    }
+
+    [Fact]
     public async Task The_working_directory_is_kept_when_asked()
     {
         var launch = Run.Launch(_repo, "trivial", "{}", _dir.Work);
