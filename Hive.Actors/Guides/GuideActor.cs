@@ -76,7 +76,10 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
             var job = _job! with { Attempt = granted.Attempt, Epoch = granted.Epoch };
             _job = job;
             AckDelivery(job.Delivery, ack: true);
-            StartRun();
+            if (job.StoppedBy is { } by)
+                Finish(TaskEnd.Stopped(by), Array.Empty<string>(), null, EndKind.Final);
+            else
+                StartRun();
         });
         Receive<ClaimRefused>(refused =>
         {
@@ -96,7 +99,11 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
             AckDelivery(_job.Delivery, ack: false);
             BecomeIdle();
         });
-        Receive<GuideCommands.Control>(_ => { });
+        Receive<GuideCommands.Control>(c =>
+        {
+            // A stop that arrives while the claim is in flight is applied as soon as the claim is granted.
+            if (c.Command.Action == ControlAction.Stop) _job = _job! with { StoppedBy = c.Command.By ?? "control message" };
+        });
         ReceiveCrash();
     }
 
