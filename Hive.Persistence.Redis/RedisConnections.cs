@@ -39,7 +39,17 @@ public sealed class RedisConnections : IExtension
             if (_terminated) return Task.FromException<IConnectionMultiplexer>(new ObjectDisposedException(nameof(RedisConnections), "The ActorSystem has terminated."));
             if (!settings.ShareConnection) return Track(ConnectAsync(settings));
 
-            var key = settings.SharingKey;
+
+            string key;
+            try
+            {
+                key = settings.SharingKey;
+            }
+            catch (Exception e)
+            {
+                return Task.FromException<IConnectionMultiplexer>(e);
+            }
+
             if (_shared.TryGetValue(key, out var existing) && !existing.IsFaulted && !existing.IsCanceled)
                 return existing;
 
@@ -55,6 +65,24 @@ public sealed class RedisConnections : IExtension
             }, CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return created;
         }
+    }
+
+    /// <summary>
+    /// Called by a plugin that stops: closes its multiplexer if it was opened for that plugin alone
+    /// (<c>share-connection = off</c>). Shared and application-supplied multiplexers stay open.
+    /// </summary>
+    public void Release(Task<IConnectionMultiplexer> multiplexer, RedisConnectionSettings settings)
+    {
+        if (_supplied is not null || settings.ShareConnection) return;
+        lock (_lock)
+        {
+            if (!_owned.Remove(multiplexer)) return;
+        }
+
+        multiplexer.ContinueWith(static t =>
+        {
+            if (t.IsCompletedSuccessfully) t.Result.Dispose();
+        }, TaskScheduler.Default);
     }
 
     private Task<IConnectionMultiplexer> Track(Task<IConnectionMultiplexer> task)

@@ -54,6 +54,7 @@ public sealed class RedisJournal : AsyncWriteJournal
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly object _databaseLock = new();
     private Task<IDatabase>? _database;
+    private Task<IConnectionMultiplexer>? _multiplexer;
 
     public RedisJournal(Config config)
     {
@@ -68,6 +69,16 @@ public sealed class RedisJournal : AsyncWriteJournal
         _log.Info("Redis journal started with key prefix {0}, {1}", _settings.KeyPrefix, _settings.Connection);
         // Start connecting now; requests wait on the same task instead of being stashed.
         _ = DatabaseAsync();
+    }
+
+    protected override void PostStop()
+    {
+        lock (_databaseLock)
+        {
+            if (_multiplexer is not null) _connections.Release(_multiplexer, _settings.Connection);
+        }
+
+        base.PostStop();
     }
 
     protected override async Task<IImmutableList<Exception?>> WriteMessagesAsync(IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
@@ -228,7 +239,9 @@ public sealed class RedisJournal : AsyncWriteJournal
 
     private async Task<IDatabase> ConnectAsync()
     {
-        var multiplexer = await _connections.GetMultiplexerAsync(_settings.Connection).ConfigureAwait(false);
+        var pending = _connections.GetMultiplexerAsync(_settings.Connection);
+        _multiplexer = pending;
+        var multiplexer = await pending.ConfigureAwait(false);
         return multiplexer.GetDatabase(_settings.Connection.EffectiveDatabase);
     }
 

@@ -30,6 +30,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly object _databaseLock = new();
     private Task<IDatabase>? _database;
+    private Task<IConnectionMultiplexer>? _multiplexer;
 
     public RedisSnapshotStore(Config config)
     {
@@ -43,6 +44,16 @@ public sealed class RedisSnapshotStore : SnapshotStore
         base.PreStart();
         _log.Info("Redis snapshot store started with key prefix {0}, {1}", _settings.KeyPrefix, _settings.Connection);
         _ = DatabaseAsync();
+    }
+
+    protected override void PostStop()
+    {
+        lock (_databaseLock)
+        {
+            if (_multiplexer is not null) _connections.Release(_multiplexer, _settings.Connection);
+        }
+
+        base.PostStop();
     }
 
     protected override async Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
@@ -151,7 +162,9 @@ public sealed class RedisSnapshotStore : SnapshotStore
 
     private async Task<IDatabase> ConnectAsync()
     {
-        var multiplexer = await _connections.GetMultiplexerAsync(_settings.Connection).ConfigureAwait(false);
+        var pending = _connections.GetMultiplexerAsync(_settings.Connection);
+        _multiplexer = pending;
+        var multiplexer = await pending.ConfigureAwait(false);
         return multiplexer.GetDatabase(_settings.Connection.EffectiveDatabase);
     }
 }
