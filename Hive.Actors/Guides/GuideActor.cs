@@ -145,6 +145,9 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
             return;
         }
         _log.Info("Task {TaskId}: attempt {Attempt} run {Run} started as pid {Pid}", spec.TaskId, job.Attempt, runNumber, _process.Pid);
+        // Recorded until its tree is gone, so a restart of this node after a SIGKILL kills it instead of leaving an orphan.
+        if (_services.Runs.Track(_process) is { } ledgerError)
+            _log.Warning("Task {TaskId}: {Error}; if this node is killed, pid {Pid} survives it", spec.TaskId, ledgerError, _process.Pid);
         Become(Running);
         Publish(GuideState.Running, _process.Pid);
         WriteStatus(TaskState.Running, null, runNumber == 1 ? "started" : null);
@@ -216,7 +219,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
                 WriteStatus(TaskState.Running, null, "resumed");
                 break;
             case ControlAction.Message:
-                var line = command.Data is { } data ? data.GetRawText() : "null";
+                var line = command.Data is { } data ? JsonSerializer.Serialize(data) : "null";
                 var log = _log;
                 var taskId = _job!.Delivery.Spec.TaskId;
                 process.WriteStdinLineAsync(line).ContinueWith(
