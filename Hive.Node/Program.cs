@@ -24,6 +24,8 @@ public static class Program
         root.Subcommands.Add(NodeCommand());
         root.Subcommands.Add(SubmitCommand());
         root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(NodesCommand());
+        root.Subcommands.Add(TasksCommand());
         foreach (var action in new[] { ControlAction.Stop, ControlAction.Pause, ControlAction.Resume })
             root.Subcommands.Add(ControlCommandFor(action));
         return await root.Parse(args).InvokeAsync();
@@ -104,6 +106,67 @@ public static class Program
             }
             Console.WriteLine(json);
             return 0;
+        });
+        return command;
+    }
+
+    private static Command NodesCommand()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var command = new Command("nodes", "List the nodes and their guides (busy/free, task, pid, heartbeat)") { json };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            var nodes = await cli.NodesAsync();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(nodes.Select(n => new
+                {
+                    node = n.Node, guides = n.Guides.Select(g => new { guide = g.Guide, status = g.Status }),
+                })));
+                return 0;
+            }
+            foreach (var (node, guides) in nodes)
+            {
+                var busy = guides.Count(g => g.Status.TryGetProperty("taskId", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String);
+                Console.WriteLine($"{node}: {guides.Count} guides, {busy} busy");
+                foreach (var (guide, status) in guides)
+                {
+                    string Field(string name) => status.TryGetProperty(name, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null ? v.ToString() : "-";
+                    Console.WriteLine($"  {guide,-10} {Field("state"),-10} task={Field("taskId"),-36} pid={Field("pid"),-8} heartbeat={Field("heartbeat")}");
+                }
+            }
+            if (nodes.Count == 0) Console.WriteLine("no node has reported in the last few seconds");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command TasksCommand()
+    {
+        var state = new Option<string?>("--state") { Description = "Only tasks in this state (running, failed, …)" };
+        var script = new Option<string?>("--script") { Description = "Only tasks of this script" };
+        var limit = new Option<int>("--limit") { Description = "At most this many, newest first", DefaultValueFactory = _ => 50 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON status document per line" };
+        var command = new Command("tasks", "List tasks across the cluster, newest first") { state, script, limit, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            try
+            {
+                var tasks = await cli.TasksAsync(parse.GetValue(state), parse.GetValue(script), parse.GetValue(limit));
+                foreach (var t in tasks)
+                {
+                    if (parse.GetValue(json)) Console.WriteLine(TaskStatusJson.ToJson(t));
+                    else Console.WriteLine($"{t.TaskId,-36} {t.Script ?? "-",-12} {t.State.ToWire(),-10} {(t.Progress is { } p ? $"{p:0.#}%" : "-"),-6} node={t.Node ?? "-"} attempt={t.Attempt} updated={t.UpdatedAt:O}");
+                }
+                return 0;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"hive tasks: {e.Message}");
+                return 2;
+            }
         });
         return command;
     }

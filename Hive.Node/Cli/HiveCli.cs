@@ -51,6 +51,59 @@ public sealed class HiveCli : IAsyncDisposable
         return value.IsNull ? null : value.ToString();
     }
 
+    /// <summary>Every node that refreshed its guides recently (hive:node:&lt;node&gt;), with each guide's state.</summary>
+    public async Task<IReadOnlyList<(string Node, IReadOnlyList<(string Guide, JsonElement Status)> Guides)>> NodesAsync()
+    {
+        var redis = await RedisAsync();
+        var db = redis.GetDatabase();
+        var nodes = new List<(string, IReadOnlyList<(string, JsonElement)>)>();
+        await foreach (var key in ScanAsync(redis, RedisKeys.Node("*")))
+        {
+            var guides = (await db.HashGetAllAsync(key))
+                .Select(e => ((string)e.Name!, JsonDocument.Parse((string)e.Value!).RootElement.Clone()))
+                .OrderBy(g => g.Item1.Length).ThenBy(g => g.Item1, StringComparer.Ordinal)
+                .ToArray();
+            nodes.Add((((string)key!)["hive:node:".Length..], guides));
+        }
+        return nodes.OrderBy(n => n.Item1, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Tasks known to Redis (hive:task:&lt;id&gt;), newest first, optionally filtered by state and script.</summary>
+    public async Task<IReadOnlyList<TaskStatusDocument>> TasksAsync(string? state, string? script, int limit)
+    {
+        TaskState? wanted = null;
+        if (state is not null)
+        {
+            if (!TaskStateWire.TryParse(state, out var parsed))
+                throw new ArgumentException($"unknown state '{state}'; one of queued, accepted, running, paused, succeeded, failed, stopped, timed-out, rejected, dead");
+            wanted = parsed;
+        }
+        var redis = await RedisAsync();
+        var db = redis.GetDatabase();
+        var docs = new List<TaskStatusDocument>();
+        var keys = new List<RedisKey>();
+        await foreach (var key in ScanAsync(redis, RedisKeys.Task("*"))) keys.Add(key);
+        foreach (var chunk in keys.Chunk(500))
+        {
+            var values = await db.StringGetAsync(chunk);
+            foreach (var value in values)
+            {
+                if (value.IsNull || TaskStatusJson.FromJson(value.ToString()) is not { } doc) continue;
+                if (wanted is { } w && doc.State != w) continue;
+                if (script is not null && doc.Script != script) continue;
+                docs.Add(doc);
+            }
+        }
+        return docs.OrderByDescending(d => d.UpdatedAt).Take(limit).ToArray();
+    }
+
+    private static async IAsyncEnumerable<RedisKey> ScanAsync(ConnectionMultiplexer redis, string pattern)
+    {
+        foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            await foreach (var key in server.KeysAsync(pattern: pattern, pageSize: 1000))
+                yield return key;
+    }
+
     /// <summary>Prints progress until the task ends; true when it succeeded.</summary>
     public async Task<bool> WatchAsync(string taskId, TextWriter output, CancellationToken ct)
     {
