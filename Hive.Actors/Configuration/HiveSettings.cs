@@ -58,7 +58,8 @@ public sealed record HiveSettings
 
     public static HiveSettings FromConfig(Config config)
     {
-        var hive = config.WithFallback(DefaultConfig).GetConfig("hive");
+        // Akka's Empty.WithFallback(x) returns x itself, and x.WithFallback(x) throws: layers with no overrides are DefaultConfig.
+        var hive = (ReferenceEquals(config, DefaultConfig) ? config : config.WithFallback(DefaultConfig)).GetConfig("hive");
         var name = hive.GetString("node.name");
         var workDir = hive.GetString("tasks.work-dir");
         return new HiveSettings
