@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
+using Akka.Event;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Hive.Actors.Callbacks;
@@ -80,6 +81,8 @@ public static class HiveHostingExtensions
                 new ClusterSingletonOptions())
             .WithActors((system, registry) =>
             {
+                // Before any guide exists: kill what a SIGKILLed previous incarnation of this node left running.
+                SweepOrphanedRuns(system, services);
                 var status = registry.Get<TaskStatusWriter>();
                 var entities = registry.Get<TaskEntityRegion>();
                 var monitor = system.ActorOf(MonitorActor.Props(services, catalog, entities, status), "monitor");
@@ -87,6 +90,27 @@ public static class HiveHostingExtensions
                 registry.Register<ControlIngestion>(system.ActorOf(ControlIngestionActor.Props(services, amqp, monitor), "control-ingestion"));
                 registry.Register<TaskIngestion>(system.ActorOf(TaskIngestionActor.Props(services, amqp, catalog, monitor, status), "task-ingestion"));
             });
+    }
+
+    /// <summary>
+    /// Kills the script process groups recorded in this node's run ledger by a previous incarnation that died without
+    /// cleaning up (their tasks are re-run from their claims by the reaper), and empties the ledger. A ledger that cannot
+    /// be read is logged, not fatal: the node still runs, only without that protection.
+    /// </summary>
+    private static void SweepOrphanedRuns(ActorSystem system, HiveServices services)
+    {
+        var log = Logging.GetLogger(system, "hive.run-ledger");
+        try
+        {
+            var sweep = services.Runs.SweepOrphans(services.Settings.KeepWorkDir);
+            if (sweep.Recorded.Count > 0)
+                log.Warning("Run ledger {Path}: a previous incarnation of this node left {Runs} run(s); killed {Groups} live process group(s) ({Which})",
+                    services.Runs.Path, sweep.Recorded.Count, sweep.Killed.Count, string.Join(", ", sweep.Killed.Select(k => $"pgid {k.ProcessGroup}")));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.Error(e, "Run ledger {Path} cannot be swept; scripts orphaned by an earlier crash of this node may still run", services.Runs.Path);
+        }
     }
 
     /// <summary>"host:port" or a full akka.tcp:// address.</summary>

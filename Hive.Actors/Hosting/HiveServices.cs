@@ -2,6 +2,7 @@ using Hive.Actors.Callbacks;
 using Hive.Actors.Configuration;
 using Hive.Actors.Entities;
 using Hive.Actors.Messaging;
+using Hive.Actors.Processes;
 using StackExchange.Redis;
 
 namespace Hive.Actors.Hosting;
@@ -12,4 +13,8 @@ public sealed record HiveServices(
     IHiveBus Bus,
     ICallbackSender Callbacks,
     IConnectionMultiplexer Redis,
-    OpenTaskIndex Index);
+    OpenTaskIndex Index)
+{
+    /// <summary>The node's ledger of running script groups (<c>&lt;work-dir&gt;/&lt;node-name&gt;.runs</c>), swept at start.</summary>
+    public RunLedger Runs { get; init; } = RunLedger.ForNode(Settings.WorkDir, Settings.NodeName);
+}
