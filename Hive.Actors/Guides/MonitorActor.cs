@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
@@ -12,7 +15,8 @@ namespace Hive.Actors.Guides;
 /// One per node: owns the guides and supervises them (a guide that throws is restarted; its script is
 /// killed and its task reported failed-and-retryable by the new incarnation). It is the task stream's
 /// sink: it signals demand only while a guide is free, so the node never holds more tasks than it can run.
-/// Routes control commands to the guide running the task, and publishes the guides to hive:node:&lt;node&gt;.
+/// Routes control commands to the guide running the task, and publishes the guides to hive:node:&lt;node&gt;
+/// (and, with hive.redis.seed-compat, to the seed's hive.watchdog-&lt;ip&gt;).
 /// </summary>
 public sealed class MonitorActor : ReceiveActor, IWithTimers
 {
@@ -25,6 +29,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private IActorRef? _pendingAck;
     private bool _draining;
     private IActorRef? _drainRequester;
+    private string? _seedHostIp;
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
@@ -67,7 +72,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        _ = _services.Redis.GetDatabase().KeyDeleteAsync(RedisKeys.Node(_services.Settings.NodeName));
+        var db = _services.Redis.GetDatabase();
+        _ = db.KeyDeleteAsync(RedisKeys.Node(_services.Settings.NodeName));
+        if (_seedHostIp is { } ip)
+            _ = db.HashDeleteAsync(RedisKeys.SeedWatchdog(ip), _guides.Keys.Select(id => (StackExchange.Redis.RedisValue)SeedIdentity(id)).ToArray());
         base.PostStop();
     }
 
@@ -160,8 +168,58 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         var db = _services.Redis.GetDatabase();
         var ttl = _services.Settings.HeartbeatInterval * 3;
         var log = _log;
-        Task.WhenAll(db.HashSetAsync(key, entries), db.KeyExpireAsync(key, ttl))
+        var writes = new List<Task> { db.HashSetAsync(key, entries), db.KeyExpireAsync(key, ttl) };
+        if (_services.Settings.SeedCompat) writes.Add(WriteSeedWatchdog(db, now));
+        Task.WhenAll(writes)
             .ContinueWith(t => log.Debug("Heartbeat write failed: {Error}", t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    /// <summary>
+    /// The seed's watchdog: hash <c>hive.watchdog-&lt;ip&gt;</c>, one field per guide (identity <c>&lt;node&gt;/&lt;guide&gt;</c>, so nodes
+    /// sharing a host do not collide), no expiry (as the seed); this node's fields are removed when it stops.
+    /// pid is the script's while one runs, else the node's; state is the seed's word for the guide's task.
+    /// </summary>
+    private Task WriteSeedWatchdog(StackExchange.Redis.IDatabase db, DateTimeOffset now)
+    {
+        var ip = _seedHostIp ??= SeedHostIp();
+        var host = Environment.MachineName;
+        var fields = _guides.Keys.Select(id =>
+        {
+            var s = _statuses.GetValueOrDefault(id);
+            var state = s?.State switch
+            {
+                GuideState.Claiming => TaskState.Accepted,
+                GuideState.Running => TaskState.Running,
+                GuideState.Paused => TaskState.Paused,
+                _ => (TaskState?)null, // idle, or reporting an ended task: the seed's guide says "wait" again
+            };
+            var entry = new SeedWatchdogEntry(host, ip, s?.Pid ?? Environment.ProcessId, state, SeedIdentity(id), now);
+            return new StackExchange.Redis.HashEntry(SeedRedisShapes.WatchdogField(entry), SeedRedisShapes.WatchdogValue(entry));
+        }).ToArray();
+        return db.HashSetAsync(RedisKeys.SeedWatchdog(ip), fields);
+    }
+
+    private string SeedIdentity(string guideId) => $"{_services.Settings.NodeName}/{guideId}";
+
+    /// <summary>The host's first non-loopback IPv4 address (the seed's key names the host by it), else 127.0.0.1.</summary>
+    private static string SeedHostIp()
+    {
+        try
+        {
+            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+            {
+                if (nic.OperationalStatus == OperationalStatus.Down || nic.NetworkInterfaceType == NetworkInterfaceType.Loopback) continue;
+                foreach (var address in nic.GetIPProperties().UnicastAddresses)
+                    if (address.Address.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(address.Address))
+                        return address.Address.ToString();
+            }
+        }
+        catch (NetworkInformationException)
+        {
+            // No interface information: fall back to loopback, as a host without a network would.
+        }
+
+        return IPAddress.Loopback.ToString();
     }
 
     private sealed class Heartbeat : INotInfluenceReceiveTimeout, IDeadLetterSuppression
