@@ -18,8 +18,10 @@ namespace Hive.Actors.Processes;
 /// environment (see <see cref="ProcessTree"/>).</para>
 /// <para>The whole file is rewritten (temp file + rename) on every change, so it is never half-written; it holds at most one
 /// line per guide. Writes are synchronous and tiny. A ledger failure never stops a run: <see cref="Track"/> reports it.</para>
-/// <para>The remaining gap: between the node's death and its next start, orphans keep running. A node that never comes back
-/// under the same name and work dir never sweeps them (the systemd unit's <c>KillMode=control-group</c> covers that case).</para>
+/// <para>The remaining gap: between the node's death and its next start, orphans keep running (and their tasks may meanwhile
+/// be re-run on another node). A node that never comes back under the same name and work dir never sweeps them. Under the
+/// systemd unit in <c>deploy/</c> the cgroup is the backstop: systemd stops what is left of the unit's cgroup before it
+/// restarts the node. A run started in the instant between the fork and its ledger write is not recorded.</para>
 /// </remarks>
 public sealed class RunLedger
 {
