@@ -291,13 +291,14 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         new(spec.TaskId, spec.Script, state, null, null, reason, _state.Attempt, spec.MaxAttempts,
             _state.LastResult?.Lines ?? Array.Empty<string>(), null, _state.QueuedAt, null, DateTimeOffset.UtcNow, null, 0, null);
 
-    private sealed record IndexedClaim(Claimed Event);
+    // Local-only results of piped tasks (exceptions, unpersisted events): never serialized, not even under serialize-messages.
+    private sealed record IndexedClaim(Claimed Event) : INoSerializationVerificationNeeded;
 
-    private sealed record IndexFailed(Exception Error);
+    private sealed record IndexFailed(Exception Error) : INoSerializationVerificationNeeded;
 
-    private sealed record RequeueDone(Exception? Error);
+    private sealed record RequeueDone(Exception? Error) : INoSerializationVerificationNeeded;
 
-    private sealed record DeliveryDone(Exception? Error);
+    private sealed record DeliveryDone(Exception? Error) : INoSerializationVerificationNeeded;
 
     private sealed class RetryDue : INotInfluenceReceiveTimeout, IDeadLetterSuppression
     {
