@@ -371,7 +371,8 @@ public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
 
         tasks.Cancel();
         control.Cancel();
-        await _fixture.AwaitQueueStateAsync(queue, ready: 0, consumers: 0);
+        // a late duplicate of "before-1" may still have been buffered, and is handed back
+        await _fixture.AwaitQueueStateAsync(queue, ready: null, consumers: 0);
     }
 
     /// <summary>Retries while the broker returns the message as unroutable (a queue or binding not there yet).</summary>

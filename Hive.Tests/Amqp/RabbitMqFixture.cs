@@ -37,7 +37,7 @@ public sealed class RabbitMqFixture : IAsyncLifetime
     }
 
     /// <summary>Polls until the queue is in the expected state (the broker settles asynchronously).</summary>
-    public async Task AwaitQueueStateAsync(string queue, uint ready, uint? consumers = null, TimeSpan? timeout = null)
+    public async Task AwaitQueueStateAsync(string queue, uint? ready, uint? consumers = null, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
         (uint Ready, uint Consumers) state;
@@ -52,10 +52,10 @@ public sealed class RabbitMqFixture : IAsyncLifetime
                 await Task.Delay(50); // not declared yet
                 continue;
             }
-            if (state.Ready == ready && (consumers is null || state.Consumers == consumers)) return;
+            if ((ready is null || state.Ready == ready) && (consumers is null || state.Consumers == consumers)) return;
             if (DateTime.UtcNow > deadline) break;
             await Task.Delay(50);
         }
-        Assert.Fail($"queue {queue}: expected {ready} ready / {consumers?.ToString() ?? "any"} consumers, the broker reports {state.Ready} / {state.Consumers}");
+        Assert.Fail($"queue {queue}: expected {ready?.ToString() ?? "any"} ready / {consumers?.ToString() ?? "any"} consumers, the broker reports {state.Ready} / {state.Consumers}");
     }
 }
