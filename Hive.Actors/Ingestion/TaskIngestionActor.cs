@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Akka.Util;
 using Hive.Actors.Contracts;
 using Hive.Actors.Guides;
 using Hive.Actors.Hosting;
@@ -58,15 +59,16 @@ public sealed class TaskIngestionActor : ReceiveActor
         _killSwitch = AmqpSource.CommittableSource(source, bufferSize: s.Guides)
             .ViaMaterialized(KillSwitches.Single<CommittableIncomingMessage>(), Keep.Right)
             .SelectAsync(4, TriageAsync)
-            .Where(d => d is not null)
-            .Select(d => d!)
+            .Where(d => d.HasValue)
+            .Select(d => d.Value)
             .To(Sink.ActorRefWithAck<TaskDelivery>(_monitor, StreamInit.Instance, StreamAck.Instance, StreamCompleted.Instance, e => new Status.Failure(e)))
             .Run(Context.Materializer());
     }
 
     protected override void PostStop() => _killSwitch?.Shutdown();
 
-    private async Task<TaskDelivery?> TriageAsync(CommittableIncomingMessage message)
+    /// <summary>A delivery for the monitor, or nothing when the message was dead-lettered (a stream element may not be null).</summary>
+    private async Task<Option<TaskDelivery>> TriageAsync(CommittableIncomingMessage message)
     {
         var props = message.Message.Properties;
         var headers = new TaskMessageHeaders(props.MessageId, props.CorrelationId, props.ReplyTo, _services.Settings.TaskQueue);
@@ -77,7 +79,7 @@ public sealed class TaskIngestionActor : ReceiveActor
                 return new TaskDelivery(accepted.Spec, DateTimeOffset.UtcNow, () => message.Ack(), requeue => message.Nack(requeue: requeue));
             case ParseOutcome.Rejected rejected:
                 await RejectAsync(message, rejected, props.ReplyTo);
-                return null;
+                return Option<TaskDelivery>.None;
             default:
                 throw new InvalidOperationException("unknown parse outcome");
         }
