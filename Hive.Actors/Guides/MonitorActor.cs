@@ -124,12 +124,30 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         var local = running.FirstOrDefault(s => s.TaskId == command.Target);
         if (local is not null)
         {
+            if (IsGuideCrashRequest(command))
+            {
+                _log.Warning("Fault injection: crashing {GuideId}, which runs task {TaskId}", local.GuideId, command.Target);
+                _guides[local.GuideId].Tell(GuideCommands.Crash.Instance);
+                return;
+            }
             _guides[local.GuideId].Tell(new GuideCommands.Control(command));
             return;
         }
         if (command.Action == ControlAction.Stop)
             _entities.Tell(new TaskEntityCommands.Cancel(command.Target, command.By ?? "control message"));
     }
+
+    /// <summary>
+    /// Fault injection for tests, only with hive.node.allow-fault-injection = on: a "message" control command for one
+    /// task whose data is <c>{"hiveFault": "crash-guide"}</c> makes the guide running it throw instead of writing to stdin.
+    /// </summary>
+    private bool IsGuideCrashRequest(ControlCommand command) =>
+        _services.Settings.AllowFaultInjection
+        && command.Action == ControlAction.Message
+        && command.Data is { ValueKind: JsonValueKind.Object } data
+        && data.TryGetProperty("hiveFault", out var fault)
+        && fault.ValueKind == JsonValueKind.String
+        && fault.ValueEquals("crash-guide");
 
     private void StartDrain()
     {
