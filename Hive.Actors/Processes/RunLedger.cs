@@ -285,5 +285,5 @@ public sealed record RunLedgerEntry(string BootId, int ProcessGroup, ulong Start
 /// <summary>What <see cref="RunLedger.SweepOrphans"/> found and did.</summary>
 /// <param name="Recorded">Every run the ledger held.</param>
 /// <param name="Killed">The runs whose process group was still alive and was SIGKILLed.</param>
-/// <param name="Stragglers">Other processes carrying one of the runs' ids that were SIGKILLed.</param>
+/// <param name="Stragglers">Processes found by one of the runs' ids and SIGKILLed (members of a killed group that were still dying count too).</param>
 public sealed record LedgerSweep(IReadOnlyList<RunLedgerEntry> Recorded, IReadOnlyList<RunLedgerEntry> Killed, int Stragglers);
