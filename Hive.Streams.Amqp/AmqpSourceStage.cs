@@ -122,7 +122,9 @@ public sealed class AmqpSourceStage : GraphStage<SourceShape<CommittableIncoming
                 _queue = queue;
             });
             var callbacks = new ConsumerCallbacks(this, onDelivery, onLost, onCancelled, onRenamed);
-            _setup = SetupAsync(onOpened, onRecovered, callbacks, _stopping.Token);
+            // connecting, declaring and consuming all happen off the stage thread; the stage hears back via callbacks
+            var stopping = _stopping.Token;
+            _setup = Task.Run(() => SetupAsync(onOpened, onRecovered, callbacks, stopping), stopping);
             _setup.ContinueWith(t => onFailed(t.Exception!.GetBaseException()), CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }

@@ -11,7 +11,7 @@ using Xunit;
 namespace Hive.Tests.Amqp;
 
 /// <summary>The AMQP source, publisher, sink and flow against a real rabbitmq-server.</summary>
-public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixture<RabbitMqFixture>, IAsyncLifetime
+public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixture<RabbitMqFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
@@ -28,12 +28,11 @@ public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         _materializer = Sys.Materializer();
     }
 
-    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
-
-    async ValueTask IAsyncDisposable.DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         await _publisher.DisposeAsync();
         await _provider.DisposeAsync();
+        await base.DisposeAsync(); // shuts the actor system down
     }
 
     private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
@@ -359,7 +358,16 @@ public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         var received = new List<string>();
         while (!(received.Contains("before-2") && received.Contains("after")))
         {
-            var message = await tasks.ExpectNextAsync(Patience);
+            CommittableIncomingMessage message;
+            try
+            {
+                message = await tasks.ExpectNextAsync(Patience);
+            }
+            catch (Exception e)
+            {
+                var state = await _fixture.QueueStateAsync(queue);
+                throw new Exception($"received [{string.Join(", ", received)}]; the broker reports {state.Ready} ready, {state.Consumers} consumers", e);
+            }
             received.Add(Text(message));
             await message.Ack();
         }
