@@ -47,9 +47,9 @@ public sealed class ControlIngestionActor : ReceiveActor
                 .Select(m => (Message: m, Seed: true));
             source = hive.Merge(seed);
         }
-        _killSwitch = source
-            .ViaMaterialized(KillSwitches.Single<(CommittableIncomingMessage Message, bool Seed)>(), Keep.Right)
-            .SelectAsync(1, HandleAsync)
+        _killSwitch = RestartSource.OnFailuresWithBackoff(() => source.SelectAsync(1, HandleAsync),
+                RestartSettings.Create(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2))
+            .ViaMaterialized(KillSwitches.Single<Akka.Done>(), Keep.Right)
             .To(Sink.Ignore<Akka.Done>())
             .Run(Context.Materializer());
     }

@@ -56,11 +56,15 @@ public sealed class TaskIngestionActor : ReceiveActor
         var s = _services.Settings;
         var source = NamedQueueSourceSettings.Create(_amqp, s.TaskQueue)
             .WithDeclarations(HiveTopology.TaskQueue(s), HiveTopology.DeadLetterQueue(s));
-        _killSwitch = AmqpSource.CommittableSource(source, bufferSize: s.Guides)
-            .ViaMaterialized(KillSwitches.Single<CommittableIncomingMessage>(), Keep.Right)
-            .SelectAsync(4, TriageAsync)
-            .Where(d => d.HasValue)
-            .Select(d => d.Value)
+        // A failed source (broker unreachable at start, channel closed by the broker) is started again with
+        // backoff instead of leaving the node up but deaf; unacknowledged deliveries go back to the queue.
+        var restarting = RestartSource.OnFailuresWithBackoff(() => AmqpSource.CommittableSource(source, bufferSize: s.Guides)
+                .SelectAsync(4, TriageAsync)
+                .Where(d => d.HasValue)
+                .Select(d => d.Value),
+            RestartSettings.Create(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2));
+        _killSwitch = restarting
+            .ViaMaterialized(KillSwitches.Single<TaskDelivery>(), Keep.Right)
             .To(Sink.ActorRefWithAck<TaskDelivery>(_monitor, StreamInit.Instance, StreamAck.Instance, StreamCompleted.Instance, e => new Status.Failure(e)))
             .Run(Context.Materializer());
     }
