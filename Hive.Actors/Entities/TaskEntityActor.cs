@@ -89,7 +89,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         if (_state.Cancelled)
         {
             var stopped = EntityResult(spec, TaskState.Stopped, $"stopped before it started by {_state.CancelledBy}");
-            PersistAndApply(new Finished(stopped), () => sender.Tell(new ClaimRefused(claim.TaskId, stopped.Reason, true)));
+            PersistAndApply(new Finished(stopped, _state.Spec is null ? spec : null), () => sender.Tell(new ClaimRefused(claim.TaskId, stopped.Reason, true)));
             return;
         }
         if (_state.Attempt >= spec.MaxAttempts)

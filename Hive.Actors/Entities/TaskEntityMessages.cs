@@ -72,7 +72,8 @@ public static class TaskEntityEvents
 
     public sealed record Cancelled(string By, DateTimeOffset At) : IHiveMessage;
 
-    public sealed record Finished(TaskResult Result) : IHiveMessage;
+    /// <summary>The task ended; <c>Spec</c> is set when the entity never saw a claim (a task cancelled before it started), so the result still reaches its reply-to and responseUrl.</summary>
+    public sealed record Finished(TaskResult Result, TaskSpec? Spec = null) : IHiveMessage;
 
     public sealed record ResultDelivered : IHiveMessage;
 }

@@ -59,7 +59,7 @@ public sealed record TaskEntityState(
         },
         TaskEntityEvents.RequeuePublished => this with { RequeuePending = false },
         TaskEntityEvents.Cancelled e => this with { Cancelled = true, CancelledBy = e.By },
-        TaskEntityEvents.Finished e => this with { Phase = TaskPhase.Finished, Owner = null, DueAt = null, Result = e.Result, RequeuePending = false },
+        TaskEntityEvents.Finished e => this with { Phase = TaskPhase.Finished, Spec = Spec ?? e.Spec, Owner = null, DueAt = null, Result = e.Result, RequeuePending = false },
         TaskEntityEvents.ResultDelivered => this with { ResultDelivered = true },
         _ => this,
     };
