@@ -150,6 +150,17 @@ public sealed class TaskEntityStateSpecs
     }
 
     [Fact]
+    public void Finishing_a_never_claimed_task_takes_the_spec_from_the_event_but_never_replaces_a_known_one()
+    {
+        var cancelled = TaskEntityState.Empty(TaskId).Apply(new Cancelled("backend", T0));
+        var stopped = Result(TaskId, TaskState.Stopped, 0);
+
+        Assert.Same(TheSpec, cancelled.Apply(new Finished(stopped, TheSpec)).Spec);
+        Assert.Null(cancelled.Apply(new Finished(stopped)).Spec);
+        Assert.Same(TheSpec, ClaimedOnce().Apply(new Finished(stopped, Spec("other"))).Spec);
+    }
+
+    [Fact]
     public void A_delivered_result_leaves_nothing_pending()
     {
         var state = ClaimedOnce().Apply(new Finished(Result(TaskId, TaskState.Succeeded, 1))).Apply(new ResultDelivered());

@@ -47,7 +47,7 @@ public sealed class HiveMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
         (new Requeued("handed back by a draining node", true, T0), "Entities.TaskEntityEvents+Requeued"),
         (new RequeuePublished(), "Entities.TaskEntityEvents+RequeuePublished"),
         (new Cancelled("backend", T0), "Entities.TaskEntityEvents+Cancelled"),
-        (new Finished(SampleResult with { Result = null, RunLines = null, Signal = 9 }), "Entities.TaskEntityEvents+Finished"),
+        (new Finished(SampleResult with { Result = null, RunLines = null, Signal = 9 }, SampleSpec), "Entities.TaskEntityEvents+Finished"),
         (new ResultDelivered(), "Entities.TaskEntityEvents+ResultDelivered"),
     ];
 
@@ -107,6 +107,21 @@ public sealed class HiveMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
         Assert.True(back.Cancelled);
         Assert.Equal(T0.AddSeconds(4), back.DueAt);
         Assert.Equal(SampleSpec.ResponseUrl, back.Spec.ResponseUrl);
+    }
+
+    [Fact]
+    public void A_finished_event_persisted_before_it_could_carry_a_spec_is_still_read()
+    {
+        var serializer = Sys.Serialization.FindSerializerForType(typeof(Finished));
+        var current = serializer.ToBinary(new Finished(SampleResult));
+        using var json = JsonDocument.Parse(current);
+        var withoutSpec = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, JsonElement> { ["result"] = json.RootElement.GetProperty("result") });
+
+        var back = Assert.IsType<Finished>(Sys.Serialization.Deserialize(withoutSpec, HiveMessageSerializer.Id, "Entities.TaskEntityEvents+Finished"));
+
+        Assert.Null(back.Spec);
+        Assert.Equal(SampleResult.Reason, back.Result.Reason);
+        Assert.Equal(SampleResult.Attempt, back.Result.Attempt);
     }
 
     [Fact]
