@@ -19,7 +19,7 @@ internal static class JournalBenchmark
     private const int BatchSize = 10;
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
 
-    public static async Task<int> RunAsync()
+    public static async Task<int> RunAsync(Scorecard? card = null)
     {
         await using var redis = await LocalRedisServer.StartAsync();
         var config = ConfigurationFactory.ParseString($$"""
@@ -50,6 +50,9 @@ internal static class JournalBenchmark
 
         Report($"1 actor, Persist ({SingleActorEvents:N0} events)", single, target: 2_000);
         Report($"{Actors} actors, PersistAll batches of {BatchSize} ({Actors * BatchesPerActor * BatchSize:N0} events)", many, target: 20_000);
+        var load = Machine.LoadAverage();
+        card?.Add("journal, 100 actors >= 20,000 events/s", Summary.Of(many).Median >= 20_000, $"{Summary.Of(many).Format("N0", "events/s")}, load {load}");
+        card?.Add("journal, 1 actor >= 2,000 events/s", Summary.Of(single).Median >= 2_000, $"{Summary.Of(single).Format("N0", "events/s")}, load {load}");
         await system.Terminate();
         return single.Order().ElementAt(1) >= 2_000 && many.Order().ElementAt(1) >= 20_000 ? 0 : 1;
     }

@@ -21,6 +21,8 @@ internal sealed class LocalRedisServer : IAsyncDisposable
 
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
 
+    public string Endpoint => $"127.0.0.1:{Port}";
+
     public static async Task<LocalRedisServer> StartAsync()
     {
         if (!File.Exists(Binary))

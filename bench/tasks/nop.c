@@ -1,0 +1,2 @@
+/* Trivial task: exits at once (per-task overhead). */
+int main(void) { return 0; }
