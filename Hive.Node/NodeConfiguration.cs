@@ -25,6 +25,8 @@ public sealed record NodeOverrides(
         ["HIVE_CALLBACK_SECRET"] = "hive.callbacks.secret",
         ["HIVE_ALLOW_COMMANDS"] = "hive.tasks.allow-commands",
         ["HIVE_TASK_QUEUE"] = "hive.rabbitmq.task-queue",
+        ["HIVE_ADMISSION_MAX_CPU_PERCENT"] = "hive.node.admission.max-cpu-percent",
+        ["HIVE_ADMISSION_MAX_MEMORY_PERCENT"] = "hive.node.admission.max-memory-percent",
     };
 
     public Config Build(Func<string, string?>? environment = null)

@@ -27,6 +27,18 @@ public static class NodeHost
         builder.Services.AddHostedService<NodeLifecycle>();
         return builder.Build();
     }
+
+    /// <summary>
+    /// The process exit code after the host stopped: 3 when the cluster downed this node (so a supervisor with
+    /// Restart=on-failure starts it again and it rejoins), else the host's exit code (0 after a normal stop).
+    /// </summary>
+    public static int ExitCode(IHost host)
+    {
+        var reason = CoordinatedShutdown.Get(host.Services.GetRequiredService<ActorSystem>()).ShutdownReason;
+        return reason is CoordinatedShutdown.ClusterDowningReason ? DownedExitCode : Environment.ExitCode;
+    }
+
+    public const int DownedExitCode = 3;
 }
 
 /// <summary>
@@ -45,6 +57,13 @@ public sealed class NodeLifecycle(ActorSystem system, IActorRegistry registry, H
             var ingestion = await registry.GetAsync<TaskIngestion>();
             await ingestion.Ask<Akka.Done>(StopIngestion.Instance, TimeSpan.FromSeconds(5));
             var monitor = await registry.GetAsync<NodeMonitor>();
+            if (shutdown.ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
+            {
+                // The cluster downed this node: its claims are being released to the survivors, so its scripts stop now.
+                log.LogWarning("This node was downed by the cluster: stopping its running scripts without a drain period");
+                await monitor.Ask<Drained>(Drain.Immediately, settings.StopGrace + TimeSpan.FromSeconds(20));
+                return Akka.Done.Instance;
+            }
             log.LogInformation("Draining: up to {Timeout}", settings.DrainTimeout);
             await monitor.Ask<Drained>(Drain.Instance, settings.DrainTimeout + settings.StopGrace + TimeSpan.FromSeconds(20));
             return Akka.Done.Instance;

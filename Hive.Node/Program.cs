@@ -56,7 +56,7 @@ public static class Program
                 ClusterPort: parse.GetValue(clusterPort), Seeds: parse.GetValue(seeds), HttpPort: parse.GetValue(httpPort), Hostname: parse.GetValue(hostname)));
             using var host = NodeHost.Build(settings);
             await host.RunAsync();
-            return 0;
+            return NodeHost.ExitCode(host);
         });
         return command;
     }
@@ -113,7 +113,7 @@ public static class Program
     private static Command NodesCommand()
     {
         var json = new Option<bool>("--json") { Description = "Print JSON" };
-        var command = new Command("nodes", "List the nodes and their guides (busy/free, task, pid, heartbeat)") { json };
+        var command = new Command("nodes", "List the nodes (admission gate, CPU, memory) and their guides (busy/free, task, pid, heartbeat)") { json };
         command.SetAction(async (parse, ct) =>
         {
             await using var cli = new HiveCli(Settings(parse));
@@ -122,14 +122,17 @@ public static class Program
             {
                 Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(nodes.Select(n => new
                 {
-                    node = n.Node, guides = n.Guides.Select(g => new { guide = g.Guide, status = g.Status }),
+                    node = n.Node, admission = n.Admission, info = n.Info, guides = n.Guides.Select(g => new { guide = g.Guide, status = g.Status }),
                 })));
                 return 0;
             }
-            foreach (var (node, guides) in nodes)
+            foreach (var view in nodes)
             {
+                var guides = view.Guides;
                 var busy = guides.Count(g => g.Status.TryGetProperty("taskId", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String);
-                Console.WriteLine($"{node}: {guides.Count} guides, {busy} busy");
+                string Percent(string name) => view.Info is { ValueKind: System.Text.Json.JsonValueKind.Object } i && i.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.Number
+                    ? $"{v.GetDouble():0.#}%" : "-";
+                Console.WriteLine($"{view.Node}: {guides.Count} guides, {busy} busy, admission {view.Admission} (cpu {Percent("cpuPercent")}, memory {Percent("memoryPercent")})");
                 foreach (var (guide, status) in guides)
                 {
                     string Field(string name) => status.TryGetProperty(name, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null ? v.ToString() : "-";

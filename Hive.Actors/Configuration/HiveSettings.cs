@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using Hive.Actors.Admission;
 
 namespace Hive.Actors.Configuration;
 
@@ -10,6 +11,7 @@ public sealed record HiveSettings
     public required TimeSpan DrainTimeout { get; init; }
     public required TimeSpan HeartbeatInterval { get; init; }
     public required bool AllowFaultInjection { get; init; }
+    public required AdmissionSettings Admission { get; init; }
 
     public required string TasksDir { get; init; }
     public required string WorkDir { get; init; }
@@ -50,6 +52,16 @@ public sealed record HiveSettings
     public required IReadOnlyList<string> Seeds { get; init; }
     public required IReadOnlyList<string> Roles { get; init; }
     public required TimeSpan ReaperInterval { get; init; }
+    public required TimeSpan StableAfter { get; init; }
+
+    /// <summary>"on", "off" or a HOCON duration (akka.cluster.split-brain-resolver.down-all-when-unstable).</summary>
+    public required string DownAllWhenUnstable { get; init; }
+
+    /// <summary>
+    /// The <c>akka</c> section of the node's own configuration layers (--config FILE): expert tuning such as the failure
+    /// detector, layered over everything Hive renders. Empty when the layers have none.
+    /// </summary>
+    public Config AkkaOverrides { get; init; } = Config.Empty;
 
     public required int HttpPort { get; init; }
 
@@ -69,6 +81,8 @@ public sealed record HiveSettings
             DrainTimeout = hive.GetTimeSpan("node.drain-timeout"),
             HeartbeatInterval = hive.GetTimeSpan("node.heartbeat-interval"),
             AllowFaultInjection = hive.GetBoolean("node.allow-fault-injection"),
+            Admission = AdmissionSettings.Create(hive.GetDouble("node.admission.max-cpu-percent"), hive.GetDouble("node.admission.max-memory-percent"),
+                hive.GetTimeSpan("node.admission.interval")),
             TasksDir = Path.GetFullPath(hive.GetString("tasks.dir")),
             WorkDir = string.IsNullOrWhiteSpace(workDir) ? Path.Combine(Path.GetTempPath(), "hive-work") : Path.GetFullPath(workDir),
             KeepWorkDir = hive.GetBoolean("tasks.keep-work-dir"),
@@ -104,8 +118,30 @@ public sealed record HiveSettings
             Seeds = hive.GetStringList("cluster.seeds").ToArray(),
             Roles = hive.GetStringList("cluster.roles").ToArray(),
             ReaperInterval = hive.GetTimeSpan("cluster.reaper-interval"),
+            StableAfter = hive.GetTimeSpan("cluster.stable-after"),
+            DownAllWhenUnstable = DownAllWhenUnstableValue(hive.GetString("cluster.down-all-when-unstable")),
+            AkkaOverrides = !ReferenceEquals(config, DefaultConfig) && config.HasPath("akka")
+                ? ConfigurationFactory.ParseString("akka {\n" + config.GetConfig("akka").ToString(includeFallback: true) + "\n}")
+                : Config.Empty,
             HttpPort = hive.GetInt("http.port"),
         };
+    }
+
+    private static string DownAllWhenUnstableValue(string value)
+    {
+        var trimmed = value.Trim();
+        if (trimmed is "on" or "off") return trimmed;
+        if (trimmed is "true" or "yes") return "on";
+        if (trimmed is "false" or "no") return "off";
+        try
+        {
+            ConfigurationFactory.ParseString($"d = {trimmed}").GetTimeSpan("d");
+            return trimmed;
+        }
+        catch (Exception e) when (e is FormatException or Akka.Configuration.ConfigurationException or ArgumentException or OverflowException)
+        {
+            throw new Akka.Configuration.ConfigurationException($"hive.cluster.down-all-when-unstable must be on, off or a duration, not '{value}'");
+        }
     }
 
     /// <summary>Retry delay before attempt <paramref name="nextAttempt"/> (2, 3, …): backoff doubling, capped.</summary>

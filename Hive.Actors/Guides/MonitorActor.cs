@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
+using Hive.Actors.Admission;
 using Hive.Actors.Contracts;
 using Hive.Actors.Entities;
 using Hive.Actors.Hosting;
@@ -14,7 +15,9 @@ namespace Hive.Actors.Guides;
 /// <summary>
 /// One per node: owns the guides and supervises them (a guide that throws is restarted; its script is
 /// killed and its task reported failed-and-retryable by the new incarnation). It is the task stream's
-/// sink: it signals demand only while a guide is free, so the node never holds more tasks than it can run.
+/// sink: it signals demand only while a guide is free and its admission gate is open (the machine's CPU and memory
+/// are below hive.node.admission's limits), so the node never holds more tasks than it can run; running tasks are
+/// never touched by admission.
 /// Routes control commands to the guide running the task, and publishes the guides to hive:node:&lt;node&gt;
 /// (and, with hive.redis.seed-compat, to the seed's hive.watchdog-&lt;ip&gt;).
 /// </summary>
@@ -30,6 +33,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private bool _draining;
     private IActorRef? _drainRequester;
     private string? _seedHostIp;
+    private AdmissionStatus _admission = AdmissionStatus.Initial;
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
@@ -48,9 +52,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<Status.Failure>(f => _log.Error(f.Cause, "Task stream failed"));
         Receive<GuideFree>(free => OnGuideFree(free.GuideId));
         Receive<GuideStatus>(status => _statuses[status.GuideId] = status);
+        Receive<AdmissionStatus>(OnAdmission);
         Receive<ControlCommand>(OnControl);
         Receive<GetGuides>(_ => Sender.Tell(_statuses.Values.OrderBy(s => s.GuideId, StringComparer.Ordinal).ToArray()));
-        Receive<Drain>(_ => StartDrain());
+        Receive<Drain>(StartDrain);
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
         Receive<GuideCommands.Crash>(_ =>
@@ -67,8 +72,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, decider: Decider.From(_ => Directive.Restart));
 
-    protected override void PreStart() =>
+    protected override void PreStart()
+    {
+        Context.ActorOf(ResourceGateActor.Props(_services.Settings.Admission), "admission");
         Timers.StartPeriodicTimer("heartbeat", Heartbeat.Instance, TimeSpan.Zero, _services.Settings.HeartbeatInterval);
+    }
 
     protected override void PostStop()
     {
@@ -81,9 +89,33 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     private void OfferDemand(IActorRef streamSender)
     {
-        if (_free.Count > 0 && !_draining) streamSender.Tell(StreamAck.Instance);
+        if (_free.Count > 0 && !_draining && _admission.Open) streamSender.Tell(StreamAck.Instance);
         else _pendingAck = streamSender;
     }
+
+    /// <summary>
+    /// The gate's verdict after each sample. Closing withholds demand (the stream's next element is not acknowledged);
+    /// opening gives it back when a guide is free. A delivery already on its way when the gate closes still runs.
+    /// </summary>
+    private void OnAdmission(AdmissionStatus status)
+    {
+        var previous = _admission;
+        _admission = status;
+        if (previous.Open && !status.Open)
+            _log.Warning("Admission closed ({Reason}): no new tasks until the machine is below hive.node.admission's limits; running tasks go on",
+                status.Reason);
+        else if (!previous.Open && status.Open)
+        {
+            _log.Info("Admission open again (cpu {Cpu}, memory {Memory}): taking tasks", Percent(status.CpuPercent), Percent(status.MemoryPercent));
+            if (_pendingAck is { } pending && _free.Count > 0 && !_draining)
+            {
+                _pendingAck = null;
+                pending.Tell(StreamAck.Instance);
+            }
+        }
+    }
+
+    private static string Percent(double? value) => value is { } v ? $"{v:0.#}%" : "unknown";
 
     private void OnDelivery(TaskDelivery delivery)
     {
@@ -105,7 +137,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnGuideFree(string guideId)
     {
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
-        if (_pendingAck is { } pending && !_draining)
+        if (_pendingAck is { } pending && !_draining && _admission.Open)
         {
             _pendingAck = null;
             pending.Tell(StreamAck.Instance);
@@ -149,15 +181,22 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         && fault.ValueKind == JsonValueKind.String
         && fault.ValueEquals("crash-guide");
 
-    private void StartDrain()
+    private void StartDrain(Drain drain)
     {
         _drainRequester = Sender;
-        if (_draining) return;
+        var timeout = drain.Timeout ?? _services.Settings.DrainTimeout;
+        if (_draining)
+        {
+            // A later, shorter drain (the node was downed while draining) cuts the grace period.
+            if (timeout == TimeSpan.Zero && _free.Count < _guides.Count) HandBackRunning();
+            return;
+        }
         _draining = true;
         _pendingAck = null;
-        _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", _services.Settings.DrainTimeout);
+        _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", timeout);
         if (_free.Count == _guides.Count) CompleteDrain();
-        else Timers.StartSingleTimer("drain", DrainDeadline.Instance, _services.Settings.DrainTimeout);
+        else if (timeout == TimeSpan.Zero) HandBackRunning();
+        else Timers.StartSingleTimer("drain", DrainDeadline.Instance, timeout);
     }
 
     private void HandBackRunning()
@@ -186,7 +225,17 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         var db = _services.Redis.GetDatabase();
         var ttl = _services.Settings.HeartbeatInterval * 3;
         var log = _log;
-        var writes = new List<Task> { db.HashSetAsync(key, entries), db.KeyExpireAsync(key, ttl) };
+        var node = new StackExchange.Redis.HashEntry(NodeHashFields.Node, JsonSerializer.Serialize(new
+        {
+            admission = _admission.Describe(),
+            cpuPercent = _admission.CpuPercent is { } cpu ? Math.Round(cpu, 1) : (double?)null,
+            memoryPercent = _admission.MemoryPercent is { } memory ? Math.Round(memory, 1) : (double?)null,
+            guides = _guides.Count,
+            free = _free.Count,
+            draining = _draining,
+            heartbeat = now,
+        }));
+        var writes = new List<Task> { db.HashSetAsync(key, [.. entries, node]), db.KeyExpireAsync(key, ttl) };
         if (_services.Settings.SeedCompat) writes.Add(WriteSeedWatchdog(db, now));
         Task.WhenAll(writes)
             .ContinueWith(t => log.Debug("Heartbeat write failed: {Error}", t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
@@ -275,8 +324,19 @@ public sealed class StreamCompleted
 /// <summary>Asks the monitor to stop taking tasks and empty its guides; answered with <see cref="Drained"/>.</summary>
 public sealed class Drain
 {
-    public static readonly Drain Instance = new();
-    private Drain() { }
+    /// <summary>Running scripts get hive.node.drain-timeout to finish, then are stopped and handed back.</summary>
+    public static readonly Drain Instance = new(null);
+
+    /// <summary>
+    /// Running scripts are stopped and handed back at once: for a node the cluster has downed, whose tasks the
+    /// surviving members already re-queue, so they must not keep running here.
+    /// </summary>
+    public static readonly Drain Immediately = new(TimeSpan.Zero);
+
+    private Drain(TimeSpan? timeout) => Timeout = timeout;
+
+    /// <summary>Grace period for running scripts; null = hive.node.drain-timeout.</summary>
+    public TimeSpan? Timeout { get; }
 }
 
 public sealed class Drained

@@ -67,6 +67,8 @@ public static class HiveHostingExtensions
                 Roles = settings.Roles.ToArray(),
                 SplitBrainResolver = SplitBrainResolverOption.Default,
             })
+            .AddHocon(SplitBrainResolverHocon(settings), HoconAddMode.Prepend)
+            .AddHocon(settings.AkkaOverrides, HoconAddMode.Prepend)
             .WithRedisPersistence(settings.RedisConfiguration, "hive:akka", services.Redis)
             .WithActors((system, registry) =>
             {
@@ -112,6 +114,17 @@ public static class HiveHostingExtensions
             log.Error(e, "Run ledger {Path} cannot be swept; scripts orphaned by an earlier crash of this node may still run", services.Runs.Path);
         }
     }
+
+    /// <summary>
+    /// The split brain resolver's timing (its strategy, keep-majority, comes from <see cref="SplitBrainResolverOption.Default"/>):
+    /// hive.cluster.stable-after and hive.cluster.down-all-when-unstable.
+    /// </summary>
+    public static string SplitBrainResolverHocon(HiveSettings settings) => $$"""
+        akka.cluster.split-brain-resolver {
+          stable-after = {{(long)settings.StableAfter.TotalMilliseconds}}ms
+          down-all-when-unstable = {{settings.DownAllWhenUnstable}}
+        }
+        """;
 
     /// <summary>"host:port" or a full akka.tcp:// address.</summary>
     public static string SeedAddress(string seed) =>

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Hive.Actors.Admission;
 using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
 using RabbitMQ.Client;
@@ -51,21 +52,26 @@ public sealed class HiveCli : IAsyncDisposable
         return value.IsNull ? null : value.ToString();
     }
 
-    /// <summary>Every node that refreshed its guides recently (hive:node:&lt;node&gt;), with each guide's state.</summary>
-    public async Task<IReadOnlyList<(string Node, IReadOnlyList<(string Guide, JsonElement Status)> Guides)>> NodesAsync()
+    /// <summary>
+    /// Every node that refreshed its hash recently (hive:node:&lt;node&gt;): the node's own field (admission gate, load),
+    /// when it writes one, and each guide's state.
+    /// </summary>
+    public async Task<IReadOnlyList<NodeView>> NodesAsync()
     {
         var redis = await RedisAsync();
         var db = redis.GetDatabase();
-        var nodes = new List<(string, IReadOnlyList<(string, JsonElement)>)>();
+        var nodes = new List<NodeView>();
         await foreach (var key in ScanAsync(redis, RedisKeys.Node("*")))
         {
-            var guides = (await db.HashGetAllAsync(key))
-                .Select(e => ((string)e.Name!, JsonDocument.Parse((string)e.Value!).RootElement.Clone()))
+            var fields = (await db.HashGetAllAsync(key)).Select(e => ((string)e.Name!, JsonDocument.Parse((string)e.Value!).RootElement.Clone())).ToArray();
+            if (fields.Length == 0) continue; // expired between the scan and the read
+            var info = fields.Where(f => f.Item1 == NodeHashFields.Node).Select(f => (JsonElement?)f.Item2).FirstOrDefault();
+            var guides = fields.Where(f => f.Item1 != NodeHashFields.Node)
                 .OrderBy(g => g.Item1.Length).ThenBy(g => g.Item1, StringComparer.Ordinal)
                 .ToArray();
-            nodes.Add((((string)key!)["hive:node:".Length..], guides));
+            nodes.Add(new NodeView(((string)key!)["hive:node:".Length..], info, guides));
         }
-        return nodes.OrderBy(n => n.Item1, StringComparer.Ordinal).ToArray();
+        return nodes.OrderBy(n => n.Node, StringComparer.Ordinal).ToArray();
     }
 
     /// <summary>Tasks known to Redis (hive:task:&lt;id&gt;), newest first, optionally filtered by state and script.</summary>
@@ -152,4 +158,14 @@ public sealed class HiveCli : IAsyncDisposable
         if (_rabbit is not null) await _rabbit.DisposeAsync();
         if (_redis is not null) await _redis.DisposeAsync();
     }
+}
+
+/// <summary>One node as `hive nodes` shows it: its own status field (null for nodes that do not write one) and its guides.</summary>
+public sealed record NodeView(string Node, JsonElement? Info, IReadOnlyList<(string Guide, JsonElement Status)> Guides)
+{
+    /// <summary>"open", "closed: memory 93% &gt; 90%", or "unknown" when the node does not report it.</summary>
+    public string Admission =>
+        Info is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("admission", out var a) && a.ValueKind == JsonValueKind.String
+            ? a.GetString()!
+            : "unknown";
 }
