@@ -32,9 +32,9 @@ public static class NodeHost
     /// The process exit code after the host stopped: 3 when the cluster downed this node (so a supervisor with
     /// Restart=on-failure starts it again and it rejoins), else the host's exit code (0 after a normal stop).
     /// </summary>
-    public static int ExitCode(IHost host)
+    public static int ExitCode(ActorSystem system)
     {
-        var reason = CoordinatedShutdown.Get(host.Services.GetRequiredService<ActorSystem>()).ShutdownReason;
+        var reason = CoordinatedShutdown.Get(system).ShutdownReason;
         return reason is CoordinatedShutdown.ClusterDowningReason ? DownedExitCode : Environment.ExitCode;
     }
 

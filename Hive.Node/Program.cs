@@ -2,6 +2,7 @@ using System.CommandLine;
 using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
 using Hive.Node.Cli;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Hive.Node;
@@ -55,8 +56,10 @@ public static class Program
             var settings = Settings(parse, new NodeOverrides(Guides: parse.GetValue(guides), Tasks: parse.GetValue(tasks), Name: parse.GetValue(name),
                 ClusterPort: parse.GetValue(clusterPort), Seeds: parse.GetValue(seeds), HttpPort: parse.GetValue(httpPort), Hostname: parse.GetValue(hostname)));
             using var host = NodeHost.Build(settings);
+            // RunAsync disposes the host (and its service provider): take the ActorSystem first.
+            var system = host.Services.GetRequiredService<Akka.Actor.ActorSystem>();
             await host.RunAsync();
-            return NodeHost.ExitCode(host);
+            return NodeHost.ExitCode(system);
         });
         return command;
     }
