@@ -42,9 +42,11 @@ public sealed class ReaperActor : ReceiveActor, IWithTimers
     {
         if (_scanning || _cluster.SelfMember.Status != MemberStatus.Up) return;
         _scanning = true;
+        // An unreachable member still counts until the split brain resolver downs it: a GC pause or a network blip
+        // must not hand its running tasks to another node while its scripts go on (they would run twice at once).
+        // A member that really died is downed after hive.cluster.stable-after, and its claims are released then.
         var alive = _cluster.State.Members
             .Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining or MemberStatus.Leaving)
-            .Where(m => !_cluster.State.Unreachable.Contains(m) || m.UniqueAddress == _cluster.SelfUniqueAddress)
             .Select(m => TaskEntityActor.MemberUid(m.UniqueAddress))
             .ToHashSet();
         var self = Self;
