@@ -34,6 +34,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private IActorRef? _drainRequester;
     private string? _seedHostIp;
     private AdmissionStatus _admission = AdmissionStatus.Initial;
+    private (TaskDelivery Delivery, IActorRef Stream)? _held;
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
@@ -107,6 +108,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         else if (!previous.Open && status.Open)
         {
             _log.Info("Admission open again (cpu {Cpu}, memory {Memory}): taking tasks", Percent(status.CpuPercent), Percent(status.MemoryPercent));
+            if (DispatchHeld()) return;
             if (_pendingAck is { } pending && _free.Count > 0 && !_draining)
             {
                 _pendingAck = null;
@@ -127,16 +129,39 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _pendingAck = sender;
             return;
         }
-        _free.RemoveFirst();
-        var guideId = first.Value;
+        if (!_admission.Open)
+        {
+            // Demand was given while the gate was open and the element came after it closed: hold it here, unacknowledged
+            // (it goes back to the queue should this node die or drain), until the gate opens again.
+            _held = (delivery, sender);
+            _log.Info("Admission closed ({Reason}): task {TaskId} waits until the machine is below hive.node.admission's limits",
+                _admission.Reason, delivery.Spec.TaskId);
+            return;
+        }
+        Dispatch(first.Value, delivery, sender);
+    }
+
+    private void Dispatch(string guideId, TaskDelivery delivery, IActorRef stream)
+    {
+        _free.Remove(guideId);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
-        OfferDemand(sender);
+        OfferDemand(stream);
+    }
+
+    /// <summary>Runs the delivery held while the gate was closed, once it is open and a guide is free; true when it did.</summary>
+    private bool DispatchHeld()
+    {
+        if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return false;
+        _held = null;
+        Dispatch(first.Value, held.Delivery, held.Stream);
+        return true;
     }
 
     private void OnGuideFree(string guideId)
     {
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
+        if (DispatchHeld()) return;
         if (_pendingAck is { } pending && !_draining && _admission.Open)
         {
             _pendingAck = null;
@@ -193,6 +218,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         }
         _draining = true;
         _pendingAck = null;
+        if (_held is { } held)
+        {
+            _held = null;
+            _ = held.Delivery.Nack(true);
+        }
         _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", timeout);
         if (_free.Count == _guides.Count) CompleteDrain();
         else if (timeout == TimeSpan.Zero) HandBackRunning();
