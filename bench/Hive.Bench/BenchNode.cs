@@ -7,7 +7,7 @@ using System.Runtime.InteropServices;
 namespace Hive.Bench;
 
 /// <summary>Where the node under test comes from and which brokers it uses.</summary>
-internal sealed record NodeSetup(string HiveDll, string TasksDir, string RabbitUri, string RedisEndpoint, string WorkRoot);
+internal sealed record NodeSetup(string HiveDll, string TasksDir, string RabbitUri, string RedisEndpoint, string WorkRoot, string NodeHocon);
 
 /// <summary>
 /// One real `hive node` (dotnet hive.dll) under test, its output drained (last lines kept for errors), and its memory,
@@ -17,6 +17,7 @@ internal sealed class BenchNode : IAsyncDisposable
 {
     private const int KeptLogLines = 200;
     private static readonly double TicksPerSecond = sysconf(2 /* _SC_CLK_TCK */);
+    private static readonly ConcurrentDictionary<int, Process> Live = new();
     private readonly ConcurrentQueue<string> _log = new();
     private readonly Process _process;
     private readonly CancellationTokenSource _sampling = new();
@@ -51,7 +52,15 @@ internal sealed class BenchNode : IAsyncDisposable
         var name = $"bench-{guides}g-{Guid.NewGuid().ToString("N")[..6]}";
         var configDir = Directory.CreateTempSubdirectory("hive-bench-node-").FullName;
         var config = Path.Combine(configDir, "node.conf");
-        await File.WriteAllTextAsync(config, $"hive.tasks.work-dir = \"{setup.WorkRoot}\"\n{extraHocon}\n");
+        // Admission off (a limit of 100 never closes): the machine is shared and the benchmark saturates it on purpose;
+        // with the default 90 % CPU gate the node would withhold demand for whole sampling intervals.
+        await File.WriteAllTextAsync(config, $$"""
+            hive.tasks.work-dir = "{{setup.WorkRoot}}"
+            hive.node.admission.max-cpu-percent = 100
+            hive.node.admission.max-memory-percent = 100
+            {{setup.NodeHocon}}
+            {{extraHocon}}
+            """);
         var clusterPort = FreePort();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var arg in new[]
@@ -83,6 +92,7 @@ internal sealed class BenchNode : IAsyncDisposable
         process.ErrorDataReceived += onLine;
         process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', early)}"));
         process.Start();
+        Live[process.Id] = process;
         node = new BenchNode(name, process, configDir, clusterPort);
         foreach (var line in early) node._log.Enqueue(line);
         process.BeginOutputReadLine();
@@ -101,6 +111,8 @@ internal sealed class BenchNode : IAsyncDisposable
     }
 
     public string Log => string.Join('\n', _log);
+
+    public string LogTail(int lines) => string.Join('\n', _log.TakeLast(lines));
 
     public void ResetPeaks()
     {
@@ -150,9 +162,19 @@ internal sealed class BenchNode : IAsyncDisposable
         }
     }
 
+    /// <summary>On Ctrl-C: SIGKILL every node still running (their scripts are swept by the next start's run ledger).</summary>
+    public static void KillAll()
+    {
+        foreach (var process in Live.Values)
+        {
+            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        Live.TryRemove(_process.Id, out _);
         try { await _sampler; } catch (OperationCanceledException) { }
         _process.Dispose();
         _sampling.Dispose();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using StackExchange.Redis;
 
 namespace Hive.Bench;
@@ -7,6 +8,9 @@ namespace Hive.Bench;
 internal sealed record NodeBenchOptions(bool Quick, IReadOnlySet<string> Only, string HiveDll, string TasksDir)
 {
     public static readonly string[] Cases = ["idle", "latency", "throughput", "output", "concurrency", "queue", "journal", "cluster"];
+
+    /// <summary>Extra HOCON for every node under test (experiments, e.g. "akka.scheduler.tick-duration = 50ms").</summary>
+    public string NodeHocon { get; init; } = "";
 
     public int Repetitions => 3;
     public int LatencyTasks => Quick ? 200 : 500;
@@ -27,7 +31,7 @@ internal sealed record NodeBenchOptions(bool Quick, IReadOnlySet<string> Only, s
 /// </summary>
 internal sealed class NodeBenchmark : IAsyncDisposable
 {
-    private static readonly TimeSpan TaskTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan TaskTimeout = TimeSpan.FromSeconds(60);
     private readonly NodeBenchOptions _options;
     private readonly LocalRedisServer _redis;
     private readonly LocalRabbitMqServer _rabbit;
@@ -46,7 +50,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
         _redisClient = redisClient;
         _bus = bus;
         _workRoot = workRoot;
-        _setup = new NodeSetup(options.HiveDll, options.TasksDir, rabbit.Uri, redis.Endpoint, workRoot);
+        _setup = new NodeSetup(options.HiveDll, options.TasksDir, rabbit.Uri, redis.Endpoint, workRoot, options.NodeHocon);
     }
 
     public static async Task<int> RunAsync(NodeBenchOptions options)
@@ -66,8 +70,23 @@ internal sealed class NodeBenchmark : IAsyncDisposable
         var redisClient = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true");
         var bus = await BenchBus.ConnectAsync(rabbit.Uri);
         var workRoot = Directory.CreateTempSubdirectory("hive-bench-work-").FullName;
+        if (options.NodeHocon.Length > 0) Console.WriteLine($"Node settings added: {options.NodeHocon.ReplaceLineEndings("; ").TrimEnd(' ', ';')}");
         Console.WriteLine($"Brokers: redis-server 127.0.0.1:{redis.Port} (no persistence), rabbitmq-server 127.0.0.1:{rabbit.Port}; node: {options.HiveDll}; tasks: {options.TasksDir}");
         await using var bench = new NodeBenchmark(options, redis, rabbit, redisClient, bus, workRoot);
+        var interrupted = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            // Never leave brokers and nodes behind: kill the nodes, stop the brokers, then exit.
+            context.Cancel = true;
+            if (Interlocked.Exchange(ref interrupted, 1) == 1) return;
+            Console.WriteLine($"{context.Signal}: stopping the nodes and brokers");
+            BenchNode.KillAll();
+            bench.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30));
+            Environment.Exit(130);
+        }
+
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         await bench.RunCasesAsync();
         bench._card.Print();
         Console.WriteLine($"total time {total.Elapsed.TotalSeconds:F0} s, load {Machine.LoadAverage()}");
@@ -167,7 +186,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
     private async Task LatencyAsync(BenchNode node)
     {
         Heading($"1. Latency, idle node: {_options.LatencyTasks} sequential tasks of `stamp` (reads CLOCK_MONOTONIC first thing) x {_options.Repetitions}");
-        for (var i = 0; i < 20; i++) await OneLatencyAsync(); // warm-up: JIT, connections
+        for (var i = 0; i < 20; i++) await OneLatencyAsync(node); // warm-up: JIT, connections
         var figures = new Dictionary<string, List<double>>();
         foreach (var key in new[] { "start p50", "start p95", "start p99", "start max", "result p50", "result p99" }) figures[key] = [];
         for (var rep = 0; rep < _options.Repetitions; rep++)
@@ -176,7 +195,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
             var result = new List<double>();
             for (var i = 0; i < _options.LatencyTasks; i++)
             {
-                var (s, r) = await OneLatencyAsync();
+                var (s, r) = await OneLatencyAsync(node);
                 start.Add(s);
                 result.Add(r);
             }
@@ -198,12 +217,12 @@ internal sealed class NodeBenchmark : IAsyncDisposable
         _card.Add("publish -> result p50 <= 3 ms", Summary.Of(figures["result p50"]).Median <= 3, $"{Summary.Of(figures["result p50"]).Format("F2", "ms")}, load {load}");
     }
 
-    private async Task<(double StartMs, double ResultMs)> OneLatencyAsync()
+    private async Task<(double StartMs, double ResultMs)> OneLatencyAsync(BenchNode node)
     {
         var id = BenchBus.Id("lat");
         var batch = _bus.Expect([id]);
         var published = await _bus.PublishAsync(id, "stamp");
-        await batch.WaitAsync(TaskTimeout);
+        await batch.WaitAsync(TaskTimeout, () => $"task {id}; node log tail:\n{node.LogTail(40)}");
         var arrival = batch.Arrivals[id];
         if (arrival.State != "succeeded" || arrival.StartNs is null)
             throw new InvalidOperationException($"latency task {id} ended {arrival.State} without a start stamp");
@@ -277,7 +296,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
         foreach (var id in ids) await _bus.PublishAsync(id, "nop");
         await _bus.WaitForDepthAsync((uint)n, TimeSpan.FromSeconds(60));
         await using var node = await StartNodeAsync(guides, waitForConsumer: false);
-        await batch.WaitAsync(TimeSpan.FromSeconds(120 + n / 20.0), () => node.Log);
+        await batch.WaitAsync(TimeSpan.FromSeconds(120 + n / 20.0), () => node.LogTail(40));
         EnsureSucceeded(batch);
         var times = batch.Arrivals.Values.Select(a => a.ReceivedNs).Order().ToArray();
         await node.StopAsync();
@@ -427,7 +446,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
             {
             }
         });
-        await batch.WaitAsync(TimeSpan.FromSeconds(120 + n / 10.0), () => node.Log);
+        await batch.WaitAsync(TimeSpan.FromSeconds(120 + n / 10.0), () => node.LogTail(40));
         await stop.CancelAsync();
         await sampler;
         EnsureSucceeded(batch);

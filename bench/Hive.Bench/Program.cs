@@ -2,7 +2,7 @@ using Hive.Bench;
 
 // Usage:
 //   bench/run [--quick] [--only case,case]          (builds, then runs `node` below)
-//   dotnet Hive.Bench.dll node --hive-dll PATH --tasks DIR [--quick] [--only idle,latency,throughput,output,concurrency,queue,journal,cluster]
+//   dotnet Hive.Bench.dll node --hive-dll PATH --tasks DIR [--quick] [--only idle,latency,throughput,output,concurrency,queue,journal,cluster] [--node-hocon "key = value"]
 //   dotnet run -c Release --project bench/Hive.Bench -- journal
 var mode = args.FirstOrDefault() ?? "journal";
 return mode switch
@@ -15,6 +15,7 @@ return mode switch
 static async Task<int> RunNodeAsync(string[] args)
 {
     string? hiveDll = null, tasks = null;
+    var nodeHocon = "";
     var quick = false;
     var only = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
     for (var i = 0; i < args.Length; i++)
@@ -24,6 +25,7 @@ static async Task<int> RunNodeAsync(string[] args)
             case "--quick": quick = true; break;
             case "--hive-dll" when i + 1 < args.Length: hiveDll = args[++i]; break;
             case "--tasks" when i + 1 < args.Length: tasks = args[++i]; break;
+            case "--node-hocon" when i + 1 < args.Length: nodeHocon += args[++i] + "\n"; break;
             case "--only" when i + 1 < args.Length:
                 foreach (var name in args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
@@ -37,7 +39,7 @@ static async Task<int> RunNodeAsync(string[] args)
     }
 
     if (hiveDll is null || tasks is null) return Usage("--hive-dll and --tasks are required (bench/run passes them)");
-    return await NodeBenchmark.RunAsync(new NodeBenchOptions(quick, only, Path.GetFullPath(hiveDll), Path.GetFullPath(tasks)));
+    return await NodeBenchmark.RunAsync(new NodeBenchOptions(quick, only, Path.GetFullPath(hiveDll), Path.GetFullPath(tasks)) { NodeHocon = nodeHocon });
 }
 
 static int Usage(string? error = null)
