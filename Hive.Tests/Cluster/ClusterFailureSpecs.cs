@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Hive.Actors.Contracts;
 using Hive.Tests.Infrastructure;
 using Hive.Tests.Integration;
@@ -111,4 +112,54 @@ public sealed class ClusterFailureSpecs : IClassFixture<BrokersFixture>
             Assert.Equal(2, results[0].Attempt);
         }
     }
+
+    [Fact]
+    public async Task A_node_frozen_until_the_cluster_downed_it_stops_its_script_and_exits_with_code_3_when_it_wakes_while_its_task_runs_on_a_survivor()
+    {
+        await using var bus = await HiveTestBus.ConnectAsync(_brokers);
+        await using var cluster = await TestCluster.StartAsync(_brokers, "frozen", extraHocon: "hive.tasks.stop-grace = 2s");
+        var id = HiveTestBus.NewId("frozen");
+        await bus.PublishTaskAsync(new { taskId = id, script = "sleep", args = new { seconds = 40 }, maxAttempts = 3 });
+        var (pid, grandchild) = await SharedNodeFixture.SleepingTreeAsync(bus, id);
+        var runningOn = (await bus.StatusAsync(id))!.Node;
+        var victim = cluster.Nodes.Single(n => n.Name == runningOn);
+        var survivors = cluster.Nodes.Where(n => n != victim).Select(n => n.Name).ToArray();
+        var victimPid = victim.Pid!.Value;
+
+        Assert.Equal(0, kill(victimPid, SIGSTOP));
+        try
+        {
+            // Only once the survivors have downed the frozen node does the reaper release its claim: attempt 2 runs elsewhere.
+            var rerun = await bus.WaitForStatusAsync(id, s => s.Attempt == 2 && s.State == TaskState.Running, TimeSpan.FromSeconds(40));
+            Assert.Contains(rerun.Node, survivors);
+            Assert.True(ProcessProbe.IsAlive(pid), "the frozen node's script ended on its own; the check below proves nothing");
+        }
+        finally
+        {
+            kill(victimPid, SIGCONT);
+        }
+
+        // Awake, it learns it was downed: no drain period, its script is stopped within the stop grace, and it exits 3.
+        await ProcessProbe.WaitGoneAsync(TimeSpan.FromSeconds(20), pid, grandchild);
+        var exitDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (victim.Pid is not null && DateTime.UtcNow < exitDeadline) await Task.Delay(100);
+        Assert.True(victim.Pid is null, $"the downed node is still running 30 s after it woke\n{victim.Log}");
+        Assert.Equal(3, await victim.TerminateAsync(TimeSpan.FromSeconds(1)));
+        Assert.Contains("downed by the cluster", victim.Log);
+
+        // The survivor's copy is the only one: stop it, and exactly one (stopped) result is published.
+        await bus.ControlAsync(id, "stop");
+        var final = await bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(20));
+        Assert.Equal(TaskState.Stopped, final.State);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var results = bus.ResultsFor(id);
+        Assert.True(results.Count == 1, $"{results.Count} results: {string.Join(" | ", results.Select(r => $"{r.State.ToWire()} attempt {r.Attempt} on {r.Node}"))}");
+        Assert.Equal(2, results[0].Attempt);
+    }
+
+    private const int SIGCONT = 18;
+    private const int SIGSTOP = 19;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
 }
