@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
+using Hive.Actors.Metrics;
 using Polly;
 using Polly.Retry;
 
@@ -45,7 +46,28 @@ public sealed class HttpCallbackSender : ICallbackSender
 
     public async Task PostAsync(Uri url, byte[] body, string idempotencyKey, CancellationToken ct = default)
     {
-        var response = await _pipeline.ExecuteAsync(async token =>
+        HttpResponseMessage response;
+        try
+        {
+            response = await SendWithRetriesAsync(url, body, idempotencyKey, ct);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            HiveMetrics.CallbackFailures.Inc();
+            throw;
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                HiveMetrics.CallbackFailures.Inc();
+                throw new HttpRequestException($"callback to {url.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+            }
+        }
+    }
+
+    private ValueTask<HttpResponseMessage> SendWithRetriesAsync(Uri url, byte[] body, string idempotencyKey, CancellationToken ct) =>
+        _pipeline.ExecuteAsync(async token =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, url);
             request.Content = new ByteArrayContent(body);
@@ -55,10 +77,4 @@ public sealed class HttpCallbackSender : ICallbackSender
                 request.Headers.TryAddWithoutValidation(CallbackHeaders.Signature, CallbackBodies.Sign(body, _secret));
             return await _http.SendAsync(request, token);
         }, ct);
-        using (response)
-        {
-            if (!response.IsSuccessStatusCode)
-                throw new HttpRequestException($"callback to {url.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode} {response.ReasonPhrase}");
-        }
-    }
 }

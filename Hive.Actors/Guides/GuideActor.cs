@@ -5,6 +5,7 @@ using Akka.Event;
 using Hive.Actors.Contracts;
 using Hive.Actors.Entities;
 using Hive.Actors.Hosting;
+using Hive.Actors.Metrics;
 using Hive.Actors.Processes;
 using Hive.Actors.Progress;
 using static Hive.Actors.Entities.TaskEntityReplies;
@@ -113,6 +114,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         var spec = job.Delivery.Spec;
         var runNumber = job.Runs + 1;
         _job = job with { Runs = runNumber, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow };
+        if (job.StartedAt is null) HiveMetrics.QueueWait.Observe(Math.Max(0, (_job.StartedAt!.Value - job.Delivery.ReceivedAt).TotalSeconds));
         ScriptLaunch launch;
         try
         {
@@ -289,6 +291,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         _job = job;
         _log.Info("Task {TaskId}: attempt {Attempt} ended {State}: {Reason}", result.TaskId, result.Attempt, result.State.ToWire(), result.Reason);
         var willRetry = kind == EndKind.Retryable && result.Attempt < result.MaxAttempts;
+        if (kind != EndKind.HandBack) HiveMetrics.AttemptEnded(result.State, final: !willRetry, result.Script, result.EndedAt - result.StartedAt);
         var shown = kind == EndKind.HandBack ? TaskState.Queued : willRetry ? TaskState.Queued : result.State;
         WriteFinalStatus(job, result, shown, kind == EndKind.HandBack ? "handed-back" : "finished");
         Become(() => Reporting(job, result, kind));

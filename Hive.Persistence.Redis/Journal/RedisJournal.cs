@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Event;
@@ -112,6 +113,7 @@ public sealed class RedisJournal : AsyncWriteJournal
         // 2. One script call per persistence id. Redis failures propagate: the whole write fails.
         if (batches.Count > 0)
         {
+            var started = Stopwatch.GetTimestamp();
             var database = await DatabaseAsync().WaitAsync(cancellationToken);
             var calls = new Task[batches.Count];
             var n = 0;
@@ -124,6 +126,7 @@ public sealed class RedisJournal : AsyncWriteJournal
             }
 
             await Task.WhenAll(calls).WaitAsync(cancellationToken);
+            RedisJournalMetrics.WriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
 
         return rejections?.ToImmutableList()!;
