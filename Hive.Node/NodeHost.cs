@@ -1,11 +1,14 @@
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.Hosting;
 using Hive.Actors.Configuration;
 using Hive.Actors.Guides;
 using Hive.Actors.Hosting;
 using Hive.Actors.Ingestion;
 using Hive.Actors.Messaging;
+using Hive.Node.Http;
 using Hive.Streams.Amqp;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,17 +18,39 @@ namespace Hive.Node;
 /// <summary>Builds and runs the `hive node` host.</summary>
 public static class NodeHost
 {
-    public static IHost Build(HiveSettings settings)
+    public static IHost Build(HiveSettings settings) => Build(settings, HiveSettings.DefaultConfig);
+
+    /// <summary>
+    /// The node's host; with <c>hive.http.port</c> &gt; 0 it also serves the HTTP API (<see cref="HiveHttpApi"/>) from the same
+    /// generic host. <paramref name="config"/> is the layered configuration <paramref name="settings"/> was read from.
+    /// </summary>
+    public static IHost Build(HiveSettings settings, Config config)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        var http = HttpApiSettings.FromConfig(config, settings);
+        var logs = LogSettings.FromConfig(config);
+        // Resolved before anything starts: a node that must not listen (no token beyond loopback) fails here, clearly.
+        var token = http.Enabled ? ApiToken.Resolve(http) : null;
+        IHostApplicationBuilder builder = http.Enabled
+            ? HiveHttpApi.CreateBuilder(http)
+            : Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        if (logs.Json)
+            builder.Logging.AddJsonConsole(o => { o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; o.UseUtcTimestamp = true; });
+        else
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        if (logs.File.Length > 0) builder.Logging.AddProvider(new FileLoggerProvider(logs.File));
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(30));
         builder.Services.AddHiveNode(settings);
         builder.Services.AddHostedService<NodeLifecycle>();
-        return builder.Build();
+        if (builder is WebApplicationBuilder web)
+        {
+            web.Services.AddHiveHttpApi(http, token!);
+            return HiveHttpApi.Build(web);
+        }
+        return ((HostApplicationBuilder)builder).Build();
     }
 
     /// <summary>

@@ -32,13 +32,17 @@ public static class Program
         return await root.Parse(args).InvokeAsync();
     }
 
-    private static HiveSettings Settings(ParseResult parse, NodeOverrides? node = null)
+    private static HiveSettings Settings(ParseResult parse, NodeOverrides? node = null) => Load(parse, node).Settings;
+
+    /// <summary>The layered configuration and the settings read from it.</summary>
+    private static (HiveSettings Settings, Akka.Configuration.Config Config) Load(ParseResult parse, NodeOverrides? node = null)
     {
         var overrides = (node ?? new NodeOverrides()) with
         {
             ConfigFile = parse.GetValue(ConfigOption), RabbitMq = parse.GetValue(RabbitOption), Redis = parse.GetValue(RedisOption),
         };
-        return HiveSettings.FromConfig(overrides.Build());
+        var config = overrides.Build();
+        return (HiveSettings.FromConfig(config), config);
     }
 
     private static Command NodeCommand()
@@ -53,9 +57,9 @@ public static class Program
         var command = new Command("node", "Run a Hive node") { guides, tasks, name, clusterPort, hostname, seeds, httpPort };
         command.SetAction(async (parse, ct) =>
         {
-            var settings = Settings(parse, new NodeOverrides(Guides: parse.GetValue(guides), Tasks: parse.GetValue(tasks), Name: parse.GetValue(name),
+            var (settings, config) = Load(parse, new NodeOverrides(Guides: parse.GetValue(guides), Tasks: parse.GetValue(tasks), Name: parse.GetValue(name),
                 ClusterPort: parse.GetValue(clusterPort), Seeds: parse.GetValue(seeds), HttpPort: parse.GetValue(httpPort), Hostname: parse.GetValue(hostname)));
-            using var host = NodeHost.Build(settings);
+            using var host = NodeHost.Build(settings, config);
             // RunAsync disposes the host (and its service provider): take the ActorSystem first.
             var system = host.Services.GetRequiredService<Akka.Actor.ActorSystem>();
             await host.RunAsync();

@@ -12,8 +12,9 @@ public sealed class HiveNodeProcess : IAsyncDisposable
     private readonly string _configFile;
     private Process? _process;
 
-    private HiveNodeProcess(string name, BrokersFixture brokers, int guides, string extraHocon, int clusterPort, string? seeds)
+    private HiveNodeProcess(string name, BrokersFixture brokers, int guides, string extraHocon, int clusterPort, string? seeds, int httpPort = 0)
     {
+        HttpPort = httpPort;
         Name = name;
         Brokers = brokers;
         Guides = guides;
@@ -28,14 +29,16 @@ public sealed class HiveNodeProcess : IAsyncDisposable
     public int Guides { get; }
     public int ClusterPort { get; }
     public string? Seeds { get; }
+    /// <summary>The HTTP API's port (0 = off), on 127.0.0.1 unless extraHocon sets hive.http.bind.</summary>
+    public int HttpPort { get; }
     public int? Pid => _process is { HasExited: false } p ? p.Id : null;
     public string Log => string.Join('\n', _log);
 
     /// <summary>Starts a node and waits until it consumes tasks (its log says the application started).</summary>
     public static async Task<HiveNodeProcess> StartAsync(BrokersFixture brokers, int guides = 2, string extraHocon = "", string? name = null,
-        int? clusterPort = null, string? seeds = null)
+        int? clusterPort = null, string? seeds = null, int httpPort = 0)
     {
-        var node = new HiveNodeProcess(name ?? $"node-{Guid.NewGuid().ToString("N")[..6]}", brokers, guides, extraHocon, clusterPort ?? FreePort.Next(), seeds);
+        var node = new HiveNodeProcess(name ?? $"node-{Guid.NewGuid().ToString("N")[..6]}", brokers, guides, extraHocon, clusterPort ?? FreePort.Next(), seeds, httpPort);
         await node.StartAsync();
         return node;
     }
@@ -47,7 +50,7 @@ public sealed class HiveNodeProcess : IAsyncDisposable
                  {
                      Path.Combine(AppContext.BaseDirectory, "hive.dll"), "--config", _configFile, "--rabbitmq", Brokers.Rabbit.Uri,
                      "--redis", Brokers.Redis.Endpoint, "node", "--guides", Guides.ToString(), "--tasks", RepoPaths.Tasks, "--name", Name,
-                     "--cluster-port", ClusterPort.ToString(), "--http-port", "0",
+                     "--cluster-port", ClusterPort.ToString(), "--http-port", HttpPort.ToString(),
                  })
             psi.ArgumentList.Add(arg);
         if (Seeds is not null)
