@@ -12,6 +12,8 @@ public static class Program
     private static readonly Option<string?> ConfigOption = new("--config") { Description = "HOCON file layered over hocon/hive.conf" };
     private static readonly Option<string?> RabbitOption = new("--rabbitmq") { Description = "RabbitMQ URI (env HIVE_RABBITMQ)" };
     private static readonly Option<string?> RedisOption = new("--redis") { Description = "Redis host:port or configuration string (env HIVE_REDIS)" };
+    private static readonly Option<string?> ApiOption = new("--api") { Description = "Go through this node's HTTP API, e.g. http://127.0.0.1:8080 (env HIVE_API)" };
+    private static readonly Option<string?> TokenOption = new("--token") { Description = "API token for --api (env HIVE_API_TOKEN; default: the local node's token file)" };
 
     public static async Task<int> Main(string[] args)
     {
@@ -22,6 +24,10 @@ public static class Program
         ConfigOption.Recursive = true;
         RabbitOption.Recursive = true;
         RedisOption.Recursive = true;
+        root.Options.Add(ApiOption);
+        root.Options.Add(TokenOption);
+        ApiOption.Recursive = true;
+        TokenOption.Recursive = true;
         root.Subcommands.Add(NodeCommand());
         root.Subcommands.Add(SubmitCommand());
         root.Subcommands.Add(StatusCommand());
@@ -33,6 +39,19 @@ public static class Program
     }
 
     private static HiveSettings Settings(ParseResult parse, NodeOverrides? node = null) => Load(parse, node).Settings;
+
+    /// <summary>The CLI: through a node's HTTP API with --api / HIVE_API, else straight to RabbitMQ and Redis.</summary>
+    private static HiveCli Cli(ParseResult parse)
+    {
+        var (settings, config) = Load(parse);
+        var api = parse.GetValue(ApiOption) ?? Environment.GetEnvironmentVariable("HIVE_API");
+        if (string.IsNullOrEmpty(api)) return new HiveCli(settings);
+        if (!Uri.TryCreate(api.EndsWith('/') ? api : api + "/", UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"--api '{api}' is not an http:// or https:// address");
+        var token = parse.GetValue(TokenOption) ?? Environment.GetEnvironmentVariable(Http.HttpApiSettings.TokenVariable)
+                    ?? Http.ApiToken.ReadFile(Http.HttpApiSettings.FromConfig(config, settings).TokenFile);
+        return new HiveCli(settings, uri, token);
+    }
 
     /// <summary>The layered configuration and the settings read from it.</summary>
     private static (HiveSettings Settings, Akka.Configuration.Config Config) Load(ParseResult parse, NodeOverrides? node = null)
@@ -80,7 +99,7 @@ public static class Program
         var command = new Command("submit", "Put a task on the queue and print its id") { script, argsOption, id, timeout, maxAttempts, responseUrl, watch };
         command.SetAction(async (parse, ct) =>
         {
-            await using var cli = new HiveCli(Settings(parse));
+            await using var cli = Cli(parse);
             try
             {
                 var taskId = await cli.SubmitAsync(parse.GetValue(script)!, parse.GetValue(argsOption), parse.GetValue(id), parse.GetValue(timeout),
@@ -104,7 +123,7 @@ public static class Program
         var command = new Command("status", "Print a task's status as JSON") { id };
         command.SetAction(async (parse, ct) =>
         {
-            await using var cli = new HiveCli(Settings(parse));
+            await using var cli = Cli(parse);
             var json = await cli.StatusJsonAsync(parse.GetValue(id)!);
             if (json is null)
             {
@@ -123,7 +142,7 @@ public static class Program
         var command = new Command("nodes", "List the nodes (admission gate, CPU, memory) and their guides (busy/free, task, pid, heartbeat)") { json };
         command.SetAction(async (parse, ct) =>
         {
-            await using var cli = new HiveCli(Settings(parse));
+            await using var cli = Cli(parse);
             var nodes = await cli.NodesAsync();
             if (parse.GetValue(json))
             {
@@ -161,7 +180,7 @@ public static class Program
         var command = new Command("tasks", "List tasks across the cluster, newest first") { state, script, limit, json };
         command.SetAction(async (parse, ct) =>
         {
-            await using var cli = new HiveCli(Settings(parse));
+            await using var cli = Cli(parse);
             try
             {
                 var tasks = await cli.TasksAsync(parse.GetValue(state), parse.GetValue(script), parse.GetValue(limit));
@@ -188,7 +207,7 @@ public static class Program
         var command = new Command(name, $"Send '{name}' to a task wherever it runs") { id };
         command.SetAction(async (parse, ct) =>
         {
-            await using var cli = new HiveCli(Settings(parse));
+            await using var cli = Cli(parse);
             await cli.ControlAsync(parse.GetValue(id)!, action, ct);
             Console.WriteLine($"{name} sent to {parse.GetValue(id)}");
             return 0;

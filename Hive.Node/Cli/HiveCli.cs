@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Hive.Actors.Admission;
 using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
+using Hive.Client;
 using RabbitMQ.Client;
 using StackExchange.Redis;
 
@@ -16,7 +17,20 @@ public sealed class HiveCli : IAsyncDisposable
     private IConnection? _rabbit;
     private ConnectionMultiplexer? _redis;
 
+    private readonly HttpClient? _http;
+    private readonly HiveClient? _api;
+
     public HiveCli(HiveSettings settings) => _settings = settings;
+
+    /// <summary>
+    /// A CLI that goes through a node's HTTP API (<paramref name="api"/>, e.g. http://127.0.0.1:8080/) for submit, status,
+    /// tasks and control, instead of talking to RabbitMQ and Redis itself.
+    /// </summary>
+    public HiveCli(HiveSettings settings, Uri api, string? token) : this(settings)
+    {
+        _http = new HttpClient { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
+        _api = new HiveClient(_http, token);
+    }
 
     public async Task<string> SubmitAsync(string script, string? argsJson, string? id, int? timeoutSeconds, int? maxAttempts, string? responseUrl, CancellationToken ct)
     {
@@ -30,6 +44,15 @@ public sealed class HiveCli : IAsyncDisposable
         if (timeoutSeconds is { } t) task["timeoutSeconds"] = t;
         if (maxAttempts is { } m) task["maxAttempts"] = m;
         if (responseUrl is not null) task["responseUrl"] = responseUrl;
+        if (_api is not null)
+        {
+            var request = new TaskRequest(script, task["args"] is { } a ? JsonSerializer.SerializeToElement(a) : null, taskId)
+            {
+                TimeoutSeconds = timeoutSeconds, MaxAttempts = maxAttempts, ResponseUrl = responseUrl,
+            };
+            try { return await _api.SubmitAsync(request, ct); }
+            catch (HiveApiException e) { throw new ArgumentException(e.Message); }
+        }
         await using var channel = await ChannelAsync(ct);
         await channel.QueueDeclareAsync(_settings.TaskQueue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
         var props = new BasicProperties { Persistent = true, ContentType = "application/json", MessageId = taskId };
@@ -39,6 +62,17 @@ public sealed class HiveCli : IAsyncDisposable
 
     public async Task ControlAsync(string taskId, ControlAction action, CancellationToken ct)
     {
+        if (_api is not null)
+        {
+            await (action switch
+            {
+                ControlAction.Stop => _api.StopAsync(taskId, ct),
+                ControlAction.Pause => _api.PauseAsync(taskId, ct),
+                ControlAction.Resume => _api.ResumeAsync(taskId, ct),
+                _ => throw new ArgumentException($"'{action}' cannot be sent through the API"),
+            });
+            return;
+        }
         await using var channel = await ChannelAsync(ct);
         await channel.ExchangeDeclareAsync(_settings.ControlExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
         var body = ControlParser.Serialize(new ControlCommand(taskId, action, null, $"cli@{Environment.MachineName}"));
@@ -47,6 +81,8 @@ public sealed class HiveCli : IAsyncDisposable
 
     public async Task<string?> StatusJsonAsync(string taskId)
     {
+        if (_api is not null)
+            return await _api.GetAsync(taskId) is { } status ? JsonSerializer.Serialize(status, HiveJson.Options) : null;
         var redis = await RedisAsync();
         var value = await redis.GetDatabase().StringGetAsync(RedisKeys.Task(taskId));
         return value.IsNull ? null : value.ToString();
@@ -83,6 +119,14 @@ public sealed class HiveCli : IAsyncDisposable
             if (!TaskStateWire.TryParse(state, out var parsed))
                 throw new ArgumentException($"unknown state '{state}'; one of queued, accepted, running, paused, succeeded, failed, stopped, timed-out, rejected, dead");
             wanted = parsed;
+        }
+        if (_api is not null)
+        {
+            var page = await _api.ListAsync(new TaskFilter(Script: script, Limit: limit) with
+            {
+                State = wanted is { } w ? JsonSerializer.Deserialize<HiveTaskState>($"\"{w.ToWire()}\"", HiveJson.Options) : null,
+            });
+            return page.Items.Select(t => TaskStatusJson.FromJson(JsonSerializer.Serialize(t, HiveJson.Options))!).ToArray();
         }
         var redis = await RedisAsync();
         var db = redis.GetDatabase();
@@ -155,6 +199,7 @@ public sealed class HiveCli : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _http?.Dispose();
         if (_rabbit is not null) await _rabbit.DisposeAsync();
         if (_redis is not null) await _redis.DisposeAsync();
     }

@@ -206,6 +206,26 @@ public sealed class HttpApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNode
     }
 
     [Fact]
+    public async Task The_cli_with_api_submits_watches_and_reads_status_through_the_http_api_and_reports_a_refusal()
+    {
+        var api = fixture.BaseAddress.ToString();
+        var id = HiveTestBus.NewId("cliapi");
+        var (exit, output) = await HiveCliRunner.RunAsync(fixture.Brokers, "--api", api, "--token", fixture.Token,
+            "submit", "sample", "--args", "{\"steps\":2,\"delay\":0.1}", "--id", id, "--watch");
+        Assert.True(exit == 0, output);
+        Assert.StartsWith(id, output.Trim());
+        Assert.Contains("succeeded", output);
+
+        var (statusExit, status) = await HiveCliRunner.RunAsync(fixture.Brokers, "--api", api, "status", id);
+        Assert.True(statusExit == 0, status);
+        Assert.Equal("succeeded", JsonDocument.Parse(status).RootElement.GetProperty("state").GetString());
+
+        var (refusedExit, refused) = await HiveCliRunner.RunAsync(fixture.Brokers, "--api", api, "--token", "wrong-token-0123456789", "submit", "trivial");
+        Assert.Equal(2, refusedExit);
+        Assert.Contains("401", refused);
+    }
+
+    [Fact]
     public async Task Probes_nodes_metrics_and_the_openapi_document_are_served()
     {
         Assert.Equal(HttpStatusCode.OK, (await fixture.Anonymous.GetAsync("healthz")).StatusCode);
