@@ -3,6 +3,7 @@ using Akka.Hosting;
 using Hive.Actors.Guides;
 using Hive.Actors.Hosting;
 using Hive.Actors.Metrics;
+using Hive.Node.Http.Dashboard;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -74,17 +75,20 @@ public static class HiveHttpApi
         app.MapMetrics("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapHiveEndpoints();
+        app.MapDashboard();
         return app;
     }
 
     /// <summary>
     /// Writes (anything but GET/HEAD) always need the bearer token; reads need it too unless the API listens on loopback
-    /// only. <c>/healthz</c> and <c>/readyz</c> stay open for probes: they tell only up or down.
+    /// only. <c>/healthz</c> and <c>/readyz</c> stay open for probes: they tell only up or down; so does the dashboard's page
+    /// (its API calls carry the token).
     /// </summary>
     private static Func<HttpContext, RequestDelegate, Task> RequireToken(HttpApiSettings settings, ApiToken token) => (context, next) =>
     {
         var path = context.Request.Path;
-        if (path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz")) return next(context);
+        if (path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || DashboardEndpoints.IsPublic(context.Request))
+            return next(context);
         var isRead = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method);
         if ((isRead && settings.IsLoopbackOnly) || token.MatchesHeader(context.Request.Headers.Authorization)) return next(context);
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
