@@ -58,12 +58,6 @@ public static class HiveHostingExtensions
             : settings.Seeds.Select(SeedAddress).ToArray();
 
         return builder
-            // Akka's own log lines go through Microsoft.Extensions.Logging, so hive.log.json and hive.log.file cover them too.
-            .ConfigureLoggers(loggers =>
-            {
-                loggers.ClearLoggers();
-                loggers.AddLoggerFactory();
-            })
             .AddHocon(Serialization, HoconAddMode.Prepend)
             .AddHocon($"akka.coordinated-shutdown.phases.service-unbind.timeout = {(int)(settings.DrainTimeout + settings.StopGrace).TotalSeconds + 30}s", HoconAddMode.Prepend)
             .WithRemoting(new RemoteOptions { HostName = settings.ClusterHostname, Port = settings.ClusterPort })
