@@ -21,6 +21,7 @@ namespace Hive.Actors.Guides;
 public sealed class GuideActor : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    private const int MaxClaimAttempts = 6;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _guideId;
     private readonly HiveServices _services;
@@ -30,6 +31,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
     private readonly ClaimOwner _owner;
 
     private Job? _job;
+    private int _claimAttempts;
     private ScriptProcess? _process;
     private int _runSeq;
 
@@ -62,12 +64,33 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
 
     private void Claim(TaskDelivery delivery)
     {
-        var spec = delivery.Spec;
         _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null);
+        _claimAttempts = 0;
         Become(Claiming);
         Publish(GuideState.Claiming);
+        SendClaim(delivery);
+    }
+
+    private void SendClaim(TaskDelivery delivery)
+    {
+        _claimAttempts++;
+        var spec = delivery.Spec;
         _entities.Ask<object>(new TaskEntityCommands.Claim(spec.TaskId, spec, _owner, delivery.ReceivedAt), AskTimeout)
             .PipeTo(Self, failure: e => new ClaimFailed(e));
+    }
+
+    /// <summary>
+    /// A claim that timed out may still land (sharding buffers it while the entity's shard moves, e.g. after a node died):
+    /// asking again as the same owner is idempotent (the entity grants its own owner again), whereas handing the delivery
+    /// back would let another guide find the task "already running" here, held by nobody. So retry a few times first.
+    /// </summary>
+    private bool RetryClaim(Exception error)
+    {
+        if (_claimAttempts >= MaxClaimAttempts) return false;
+        _log.Warning("Task {TaskId}: claim attempt {Attempt} failed ({Error}); asking again as the same owner",
+            _job!.Delivery.Spec.TaskId, _claimAttempts, error.GetBaseException().Message);
+        SendClaim(_job.Delivery);
+        return true;
     }
 
     private void Claiming()
@@ -90,12 +113,14 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         });
         Receive<ClaimFailed>(failed =>
         {
+            if (RetryClaim(failed.Error)) return;
             _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Error.GetBaseException().Message);
             AckDelivery(_job.Delivery, ack: false);
             BecomeIdle();
         });
         Receive<Status.Failure>(failed =>
         {
+            if (RetryClaim(failed.Cause)) return;
             _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Cause.GetBaseException().Message);
             AckDelivery(_job.Delivery, ack: false);
             BecomeIdle();
