@@ -51,17 +51,14 @@ public sealed class RedisJournal : AsyncWriteJournal
 
     private readonly RedisJournalSettings _settings;
     private readonly PayloadSerialization _serialization;
-    private readonly RedisConnections _connections;
+    private readonly RedisDatabaseLease _database;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly object _databaseLock = new();
-    private Task<IDatabase>? _database;
-    private Task<IConnectionMultiplexer>? _multiplexer;
 
     public RedisJournal(Config config)
     {
         _settings = RedisJournalSettings.Create(config);
         _serialization = new PayloadSerialization(Context.System, _settings.DefaultSerializer);
-        _connections = RedisConnections.Get(Context.System);
+        _database = new RedisDatabaseLease(RedisConnections.Get(Context.System), _settings.Connection);
     }
 
     protected override void PreStart()
@@ -69,15 +66,12 @@ public sealed class RedisJournal : AsyncWriteJournal
         base.PreStart();
         _log.Info("Redis journal started with key prefix {0}, {1}", _settings.KeyPrefix, _settings.Connection);
         // Start connecting now; requests wait on the same task instead of being stashed.
-        _ = DatabaseAsync();
+        _ = _database.GetAsync();
     }
 
     protected override void PostStop()
     {
-        lock (_databaseLock)
-        {
-            if (_multiplexer is not null) _connections.Release(_multiplexer, _settings.Connection);
-        }
+        _database.Release();
 
         base.PostStop();
     }
@@ -114,7 +108,7 @@ public sealed class RedisJournal : AsyncWriteJournal
         if (batches.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
-            var database = await DatabaseAsync().WaitAsync(cancellationToken);
+            var database = await _database.GetAsync().WaitAsync(cancellationToken);
             var calls = new Task[batches.Count];
             var n = 0;
             foreach (var (persistenceId, batch) in batches)
@@ -142,7 +136,7 @@ public sealed class RedisJournal : AsyncWriteJournal
     {
         if (max <= 0 || toSequenceNr < fromSequenceNr) return;
 
-        var database = await DatabaseAsync();
+        var database = await _database.GetAsync();
         var deletedTo = (long?)await database.StringGetAsync(RedisKeys.DeletedTo(_settings.KeyPrefix, persistenceId)) ?? 0L;
         var events = RedisKeys.Events(_settings.KeyPrefix, persistenceId);
         var from = Math.Max(fromSequenceNr, deletedTo + 1);
@@ -176,14 +170,14 @@ public sealed class RedisJournal : AsyncWriteJournal
 
     public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         var highest = await database.StringGetAsync(RedisKeys.Highest(_settings.KeyPrefix, persistenceId)).WaitAsync(cancellationToken);
         return (long?)highest ?? 0L;
     }
 
     protected override async Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
     {
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         await database.ScriptEvaluateAsync(
             DeleteScript,
             [
@@ -198,7 +192,7 @@ public sealed class RedisJournal : AsyncWriteJournal
     {
         try
         {
-            var database = await DatabaseAsync().WaitAsync(cancellationToken);
+            var database = await _database.GetAsync().WaitAsync(cancellationToken);
             var latency = await database.PingAsync().WaitAsync(cancellationToken);
             return new PersistenceHealthCheckResult(PersistenceHealthStatus.Healthy, $"Redis journal answered PING in {latency.TotalMilliseconds:F1} ms");
         }
@@ -230,23 +224,6 @@ public sealed class RedisJournal : AsyncWriteJournal
         return records;
     }
 
-    private Task<IDatabase> DatabaseAsync()
-    {
-        lock (_databaseLock)
-        {
-            if (_database is null || _database.IsFaulted || _database.IsCanceled)
-                _database = ConnectAsync();
-            return _database;
-        }
-    }
-
-    private async Task<IDatabase> ConnectAsync()
-    {
-        var pending = _connections.GetMultiplexerAsync(_settings.Connection);
-        _multiplexer = pending;
-        var multiplexer = await pending.ConfigureAwait(false);
-        return multiplexer.GetDatabase(_settings.Connection.EffectiveDatabase);
-    }
 
     /// <summary>The events of one persistence id within one WriteMessages call.</summary>
     private sealed class Batch

@@ -26,32 +26,26 @@ public sealed class RedisSnapshotStore : SnapshotStore
 
     private readonly RedisSnapshotSettings _settings;
     private readonly PayloadSerialization _serialization;
-    private readonly RedisConnections _connections;
+    private readonly RedisDatabaseLease _database;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly object _databaseLock = new();
-    private Task<IDatabase>? _database;
-    private Task<IConnectionMultiplexer>? _multiplexer;
 
     public RedisSnapshotStore(Config config)
     {
         _settings = RedisSnapshotSettings.Create(config);
         _serialization = new PayloadSerialization(Context.System, _settings.DefaultSerializer);
-        _connections = RedisConnections.Get(Context.System);
+        _database = new RedisDatabaseLease(RedisConnections.Get(Context.System), _settings.Connection);
     }
 
     protected override void PreStart()
     {
         base.PreStart();
         _log.Info("Redis snapshot store started with key prefix {0}, {1}", _settings.KeyPrefix, _settings.Connection);
-        _ = DatabaseAsync();
+        _ = _database.GetAsync();
     }
 
     protected override void PostStop()
     {
-        lock (_databaseLock)
-        {
-            if (_multiplexer is not null) _connections.Release(_multiplexer, _settings.Connection);
-        }
+        _database.Release();
 
         base.PostStop();
     }
@@ -60,7 +54,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
     {
         if (criteria.MaxSequenceNr < criteria.MinSequenceNr) return null;
 
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         var snapshots = RedisKeys.Snapshots(_settings.KeyPrefix, persistenceId);
         var data = RedisKeys.SnapshotData(_settings.KeyPrefix, persistenceId);
         for (var skip = 0L; ; skip += _settings.LoadPageSize)
@@ -88,7 +82,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
     protected override async Task SaveAsync(SnapshotMetadata metadata, object snapshot, CancellationToken cancellationToken)
     {
         var record = SnapshotRecord.ToBytes(_serialization.Serialize(snapshot));
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         await database.ScriptEvaluateAsync(
             SaveScript,
             [RedisKeys.Snapshots(_settings.KeyPrefix, metadata.PersistenceId), RedisKeys.SnapshotData(_settings.KeyPrefix, metadata.PersistenceId)],
@@ -97,7 +91,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
 
     protected override async Task DeleteAsync(SnapshotMetadata metadata, CancellationToken cancellationToken)
     {
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         var transaction = database.CreateTransaction();
         _ = transaction.SortedSetRemoveRangeByScoreAsync(RedisKeys.Snapshots(_settings.KeyPrefix, metadata.PersistenceId), metadata.SequenceNr, metadata.SequenceNr);
         _ = transaction.HashDeleteAsync(RedisKeys.SnapshotData(_settings.KeyPrefix, metadata.PersistenceId), metadata.SequenceNr);
@@ -108,7 +102,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
     {
         if (criteria.MaxSequenceNr < criteria.MinSequenceNr) return;
 
-        var database = await DatabaseAsync().WaitAsync(cancellationToken);
+        var database = await _database.GetAsync().WaitAsync(cancellationToken);
         var snapshots = RedisKeys.Snapshots(_settings.KeyPrefix, persistenceId);
         var members = await database.SortedSetRangeByScoreAsync(snapshots, criteria.MinSequenceNr, criteria.MaxSequenceNr)
             .WaitAsync(cancellationToken);
@@ -127,7 +121,7 @@ public sealed class RedisSnapshotStore : SnapshotStore
     {
         try
         {
-            var database = await DatabaseAsync().WaitAsync(cancellationToken);
+            var database = await _database.GetAsync().WaitAsync(cancellationToken);
             var latency = await database.PingAsync().WaitAsync(cancellationToken);
             return new PersistenceHealthCheckResult(PersistenceHealthStatus.Healthy, $"Redis snapshot store answered PING in {latency.TotalMilliseconds:F1} ms");
         }
@@ -150,21 +144,4 @@ public sealed class RedisSnapshotStore : SnapshotStore
             new DateTime(long.Parse(member.AsSpan(colon + 1), CultureInfo.InvariantCulture), DateTimeKind.Utc));
     }
 
-    private Task<IDatabase> DatabaseAsync()
-    {
-        lock (_databaseLock)
-        {
-            if (_database is null || _database.IsFaulted || _database.IsCanceled)
-                _database = ConnectAsync();
-            return _database;
-        }
-    }
-
-    private async Task<IDatabase> ConnectAsync()
-    {
-        var pending = _connections.GetMultiplexerAsync(_settings.Connection);
-        _multiplexer = pending;
-        var multiplexer = await pending.ConfigureAwait(false);
-        return multiplexer.GetDatabase(_settings.Connection.EffectiveDatabase);
-    }
 }
