@@ -33,6 +33,8 @@ public static class Program
         root.Subcommands.Add(StatusCommand());
         root.Subcommands.Add(NodesCommand());
         root.Subcommands.Add(TasksCommand());
+        root.Subcommands.Add(WatchCommand());
+        root.Subcommands.Add(LogsCommand());
         foreach (var action in new[] { ControlAction.Stop, ControlAction.Pause, ControlAction.Resume })
             root.Subcommands.Add(ControlCommandFor(action));
         return await root.Parse(args).InvokeAsync();
@@ -196,6 +198,39 @@ public static class Program
                 Console.Error.WriteLine($"hive tasks: {e.Message}");
                 return 2;
             }
+        });
+        return command;
+    }
+
+    private static Command WatchCommand()
+    {
+        var id = new Argument<string?>("id") { Description = "A task id; without it, every running and paused task", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("watch", "Live progress bars in the terminal (Ctrl-C to leave)") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            var taskId = parse.GetValue(id);
+            var succeeded = await WatchView.RunAsync(cli, taskId, ct);
+            return taskId is null || succeeded ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static Command LogsCommand()
+    {
+        var id = new Argument<string>("id") { Description = "Task id" };
+        var command = new Command("logs", "Print the output lines Hive kept for a task") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = new HiveCli(Settings(parse));
+            var json = await cli.StatusJsonAsync(parse.GetValue(id)!);
+            if (json is null || TaskStatusJson.FromJson(json) is not { } doc)
+            {
+                Console.Error.WriteLine($"hive logs: no task {parse.GetValue(id)} is known (or its status expired)");
+                return 3;
+            }
+            foreach (var line in doc.Lines) Console.WriteLine(line);
+            return 0;
         });
         return command;
     }
