@@ -112,6 +112,8 @@ internal sealed class BenchBus : IAsyncDisposable
         return (ok.MessageCount, ok.ConsumerCount);
     }
 
+    public async Task PurgeAsync() => await _publish.QueuePurgeAsync(TaskQueue);
+
     /// <summary>Waits until <paramref name="consumers"/> consumers are attached to hive.tasks (the node takes tasks).</summary>
     public async Task WaitForConsumersAsync(int consumers, TimeSpan timeout)
     {
