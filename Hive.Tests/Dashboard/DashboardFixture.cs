@@ -1,0 +1,78 @@
+using Hive.Tests.Infrastructure;
+using Hive.Tests.Integration;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace Hive.Tests.Dashboard;
+
+/// <summary>
+/// Brokers, one real node serving the dashboard on a free loopback port (generated token in a temporary token file),
+/// and Debian's Chromium driven headless by Playwright. Chromium must be at <see cref="ChromiumPath"/>
+/// (<c>deploy/install-test-deps.sh</c> installs it); without it the specs fail, they do not skip.
+/// </summary>
+public sealed class DashboardFixture : IAsyncLifetime
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private readonly string _folder = Directory.CreateTempSubdirectory("hive-dashboard-").FullName;
+
+    public BrokersFixture Brokers { get; } = new();
+    public HiveNodeProcess Node { get; private set; } = null!;
+    public string TokenFile => Path.Combine(_folder, "api-token");
+    public string Token { get; private set; } = "";
+    public Uri BaseAddress => new($"http://127.0.0.1:{Node.HttpPort}/");
+    public IPlaywright Playwright { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (!File.Exists(ChromiumPath))
+            throw new InvalidOperationException(
+                $"the dashboard specs drive Debian's Chromium at {ChromiumPath}, which is not installed: run deploy/install-test-deps.sh (apt-get install chromium)");
+        var browser = StartBrowserAsync();
+        await Brokers.InitializeAsync();
+        Node = await HiveNodeProcess.StartAsync(Brokers, guides: 3, httpPort: FreePort.Next(),
+            extraHocon: $"hive.http.token-file = \"{TokenFile}\"\nhive.redis.progress-interval = 100ms\nhive.node.heartbeat-interval = 500ms");
+        Token = (await File.ReadAllTextAsync(TokenFile)).Trim();
+        await browser;
+    }
+
+    private async Task StartBrowserAsync()
+    {
+        Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Timeout = 60_000,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+        });
+    }
+
+    /// <summary>A fresh browser context (its own sessionStorage) with the dashboard open.</summary>
+    public async Task<IPage> OpenDashboardAsync(int width = 1440, int height = 900)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = BaseAddress.ToString(),
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+            ColorScheme = ColorScheme.Light,
+            Locale = "en-GB",
+            TimezoneId = "UTC",
+        });
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(15_000);
+        await page.GotoAsync("/");
+        return page;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Browser is not null) await Browser.DisposeAsync();
+        Playwright?.Dispose();
+        if (Node is not null) await Node.DisposeAsync();
+        await Brokers.DisposeAsync();
+        try { Directory.Delete(_folder, true); } catch (IOException) { }
+    }
+}
