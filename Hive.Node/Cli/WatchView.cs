@@ -11,6 +11,10 @@ public static class WatchView
     /// <summary>Follows the tasks until Ctrl-C, or until the one watched task ends (then true when it succeeded).</summary>
     public static async Task<bool> RunAsync(HiveCli cli, string? taskId, CancellationToken ct)
     {
+        // Progress bars need a terminal; into a pipe or a file, print one line per change instead.
+        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+            return taskId is null ? await PlainAllAsync(cli, ct) : await cli.WatchAsync(taskId, Console.Out, ct);
+
         var succeeded = false;
         await AnsiConsole.Progress()
             .AutoClear(false)
@@ -44,6 +48,24 @@ public static class WatchView
                 }
             });
         return succeeded;
+    }
+
+    private static async Task<bool> PlainAllAsync(HiveCli cli, CancellationToken ct)
+    {
+        var seen = new Dictionary<string, DateTimeOffset>();
+        while (!ct.IsCancellationRequested)
+        {
+            foreach (var doc in await SnapshotAsync(cli, null))
+            {
+                if (seen.TryGetValue(doc.TaskId, out var at) && at == doc.UpdatedAt) continue;
+                seen[doc.TaskId] = doc.UpdatedAt;
+                var progress = doc.Progress is { } p ? $"{p,5:0.0}%" : "   -  ";
+                await Console.Out.WriteLineAsync($"{doc.TaskId} {doc.Script ?? "-"} {doc.State.ToWire()} {progress} {doc.Stage ?? ""} {(doc.Lines.Count > 0 ? doc.Lines[^1] : "")}");
+            }
+            try { await Task.Delay(Refresh, ct); }
+            catch (OperationCanceledException) { break; }
+        }
+        return true;
     }
 
     private static async Task<IReadOnlyList<TaskStatusDocument>> SnapshotAsync(HiveCli cli, string? taskId)

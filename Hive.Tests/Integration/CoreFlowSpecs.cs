@@ -77,6 +77,14 @@ public sealed class CoreFlowSpecs : IClassFixture<BrokersFixture>, IAsyncLifetim
         var (statusExit, status) = await HiveCliRunner.RunAsync(_brokers, "status", id);
         Assert.Equal(0, statusExit);
         Assert.Equal(TaskState.Succeeded, TaskStatusJson.FromJson(status.Trim())!.State);
+
+        var (logsExit, logs) = await HiveCliRunner.RunAsync(_brokers, "logs", id);
+        Assert.Equal(0, logsExit);
+        Assert.Contains("step 4/4", logs);
+
+        var (watchExit, watched) = await HiveCliRunner.RunAsync(_brokers, "watch", id);
+        Assert.True(watchExit == 0, watched);
+        Assert.Contains("succeeded", watched);
     }
 
     [Fact]
