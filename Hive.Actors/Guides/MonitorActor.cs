@@ -8,6 +8,7 @@ using Hive.Actors.Admission;
 using Hive.Actors.Contracts;
 using Hive.Actors.Entities;
 using Hive.Actors.Hosting;
+using Hive.Actors.Ingestion;
 using Hive.Actors.Processes;
 
 namespace Hive.Actors.Guides;

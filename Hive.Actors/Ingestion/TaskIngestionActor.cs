@@ -21,7 +21,7 @@ namespace Hive.Actors.Ingestion;
 /// with its reason, a <c>rejected</c> result is published, and the message is acknowledged: never retried,
 /// never stopping the stream.
 /// </summary>
-public sealed class TaskIngestionActor : ReceiveActor
+public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HiveServices _services;
@@ -30,6 +30,8 @@ public sealed class TaskIngestionActor : ReceiveActor
     private readonly IActorRef _status;
     private readonly TaskParserOptions _parserOptions;
     private UniqueKillSwitch? _killSwitch;
+    private bool _parked;
+    private bool _stopped;
 
     public TaskIngestionActor(HiveServices services, AmqpConnectionProvider amqp, ScriptCatalog catalog, IActorRef monitor, IActorRef statusWriter)
     {
@@ -41,8 +43,11 @@ public sealed class TaskIngestionActor : ReceiveActor
         _parserOptions = new TaskParserOptions(s.MaxBodyBytes, s.AllowCommands, name => catalog.Resolve(name).Error,
             s.DefaultMaxAttempts, s.DefaultProgressLength, s.DefaultResultLength, s.MaxArgsDepth);
 
+        Receive<NodeCapacity>(OnCapacity);
+        Receive<ParkTick>(_ => Park());
         Receive<StopIngestion>(_ =>
         {
+            _stopped = true;
             _killSwitch?.Shutdown();
             Sender.Tell(Done.Instance);
         });
@@ -51,7 +56,46 @@ public sealed class TaskIngestionActor : ReceiveActor
     public static Props Props(HiveServices services, AmqpConnectionProvider amqp, ScriptCatalog catalog, IActorRef monitor, IActorRef statusWriter) =>
         Akka.Actor.Props.Create(() => new TaskIngestionActor(services, amqp, catalog, monitor, statusWriter));
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     protected override void PreStart()
+    {
+        Context.System.EventStream.Subscribe(Self, typeof(NodeCapacity));
+        StartStream();
+    }
+
+    /// <summary>
+    /// Parking: while the node can take nothing, the deliveries prefetched onto it would wait here for as long as
+    /// its scripts run. After hive.node.park-after the stream is shut down (the source cancels its consumer and the
+    /// broker requeues what it had delivered), and a new one starts as soon as a guide is free.
+    /// </summary>
+    private void OnCapacity(NodeCapacity capacity)
+    {
+        if (_stopped) return;
+        var parkAfter = _services.Settings.ParkAfter;
+        if (capacity.CanTake)
+        {
+            Timers.Cancel("park");
+            if (!_parked) return;
+            _parked = false;
+            _log.Info("A guide is free: consuming tasks again");
+            StartStream();
+        }
+        else if (!_parked && parkAfter > TimeSpan.Zero && !Timers.IsTimerActive("park"))
+        {
+            Timers.StartSingleTimer("park", ParkTick.Instance, parkAfter);
+        }
+    }
+
+    private void Park()
+    {
+        if (_parked || _stopped) return;
+        _parked = true;
+        _log.Info("Every guide busy for {ParkAfter}: handing prefetched tasks back to the queue until a guide is free", _services.Settings.ParkAfter);
+        _killSwitch?.Shutdown();
+    }
+
+    private void StartStream()
     {
         var s = _services.Settings;
         var source = NamedQueueSourceSettings.Create(_amqp, s.TaskQueue)
@@ -111,6 +155,15 @@ public sealed class TaskIngestionActor : ReceiveActor
             await message.Nack(requeue: true);
         }
     }
+}
+
+/// <summary>Published by the monitor on the event stream whenever the node's ability to take a task changes.</summary>
+public sealed record NodeCapacity(bool CanTake);
+
+internal sealed class ParkTick : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+{
+    public static readonly ParkTick Instance = new();
+    private ParkTick() { }
 }
 
 /// <summary>Stops taking tasks (first step of draining); answered with Done.</summary>
