@@ -26,6 +26,14 @@ public sealed class BrokersFixture : IAsyncLifetime
         Rabbit = await rabbit;
     }
 
+    /// <summary>A started pair outside xunit's fixture lifecycle; <paramref name="durableRedis"/>: see <see cref="RedisServer.Durable"/>.</summary>
+    public static async Task<BrokersFixture> StartAsync(bool durableRedis)
+    {
+        var redis = RedisServer.StartNewAsync(durableRedis);
+        var rabbit = RabbitMqServer.StartNewAsync();
+        return new BrokersFixture { Redis = await redis, Rabbit = await rabbit };
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Rabbit.DisposeAsync();

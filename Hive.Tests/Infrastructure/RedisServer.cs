@@ -9,13 +9,24 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("hive-redis-").FullName;
     private Process? _process;
 
+    /// <summary>
+    /// Append-only file with fsync on every write (<c>--appendonly yes --appendfsync always</c>): a stop and start keeps
+    /// every acknowledged write, as a production Redis would. Off (the default): nothing survives a restart.
+    /// </summary>
+    public bool Durable { get; private init; }
+
     public int Port { get; } = FreePort.Next();
-    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=3000,asyncTimeout=3000";
+
+    /// <summary>When set, the server requires it (<c>--requirepass</c>) and <see cref="ConnectionString"/> carries it.</summary>
+    public string? Password { get; init; }
+
+    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=3000,asyncTimeout=3000" +
+        (Password is null ? "" : $",password={Password}");
     public string Endpoint => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartNewAsync()
+    public static async Task<RedisServer> StartNewAsync(bool durable = false)
     {
-        var server = new RedisServer();
+        var server = new RedisServer { Durable = durable };
         await server.StartAsync();
         return server;
     }
@@ -24,8 +35,13 @@ public sealed class RedisServer : IAsyncDisposable
     {
         await DebianPackages.EnsureAsync(Binary);
         var psi = new ProcessStartInfo(Binary) { WorkingDirectory = _dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no" })
+        foreach (var arg in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dir, "--save", "", "--appendonly", Durable ? "yes" : "no", "--appendfsync", Durable ? "always" : "everysec", "--daemonize", "no", "--protected-mode", "no" })
             psi.ArgumentList.Add(arg);
+        if (Password is not null)
+        {
+            psi.ArgumentList.Add("--requirepass");
+            psi.ArgumentList.Add(Password);
+        }
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
