@@ -293,8 +293,11 @@ internal sealed class OutputCollector
 
                 return true;
             }
-            catch (JsonException)
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
             {
+                // InvalidOperationException: a "stage" or "log" string holding invalid UTF-8 cannot become a .NET string.
+                // It must not escape: the read loop would stop draining the pipe, the rest of the output would be lost
+                // and a script still writing would block on the full pipe.
                 return false;
             }
         }
