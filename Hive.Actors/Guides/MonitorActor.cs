@@ -31,6 +31,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, GuideStatus> _statuses = new();
     private readonly LinkedList<string> _free = new();
     private IActorRef? _pendingAck;
+    private bool? _lastCapacity;
     private bool _draining;
     private IActorRef? _drainRequester;
     private string? _seedHostIp;
@@ -50,7 +51,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
         Receive<StreamInit>(_ => OfferDemand(Sender));
         Receive<TaskDelivery>(OnDelivery);
-        Receive<StreamCompleted>(_ => _log.Info("Task stream completed"));
+        Receive<StreamCompleted>(_ =>
+        {
+            // The task stream was parked or stopped; a new one introduces itself with StreamInit.
+            _pendingAck = null;
+            _log.Info("Task stream completed");
+        });
         Receive<Status.Failure>(f => _log.Error(f.Cause, "Task stream failed"));
         Receive<GuideFree>(free => OnGuideFree(free.GuideId));
         Receive<GuideStatus>(status => _statuses[status.GuideId] = status);
@@ -89,8 +95,18 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         base.PostStop();
     }
 
+    /// <summary>Tells the task ingestion (event stream) whether this node can take a task now; only changes are published.</summary>
+    private void PublishCapacity()
+    {
+        var canTake = _free.Count > 0 && !_draining && _admission.Open && _held is null;
+        if (_lastCapacity == canTake) return;
+        _lastCapacity = canTake;
+        Context.System.EventStream.Publish(new NodeCapacity(canTake));
+    }
+
     private void OfferDemand(IActorRef streamSender)
     {
+        PublishCapacity();
         if (_free.Count > 0 && !_draining && _admission.Open) streamSender.Tell(StreamAck.Instance);
         else _pendingAck = streamSender;
     }
@@ -103,6 +119,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         var previous = _admission;
         _admission = status;
+        PublishCapacity();
         if (previous.Open && !status.Open)
             _log.Warning("Admission closed ({Reason}): no new tasks until the machine is below hive.node.admission's limits; running tasks go on",
                 status.Reason);
@@ -162,6 +179,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnGuideFree(string guideId)
     {
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
+        PublishCapacity();
         if (DispatchHeld()) return;
         if (_pendingAck is { } pending && !_draining && _admission.Open)
         {
