@@ -133,6 +133,19 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>True when hive:task:&lt;id&gt; exists; false when it does not or Redis cannot tell (the rejection is then reported as usual).</summary>
+    private async Task<bool> StatusExistsAsync(string taskId)
+    {
+        try
+        {
+            return await _services.Redis.GetDatabase().KeyExistsAsync(RedisKeys.Task(taskId));
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
     private async Task RejectAsync(CommittableIncomingMessage message, ParseOutcome.Rejected rejected, string? replyTo)
     {
         var props = message.Message.Properties;
@@ -141,6 +154,14 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         {
             var originalHeaders = props.Headers is null ? null : new Dictionary<string, object?>(props.Headers);
             await _services.Bus.DeadLetterAsync(message.Message.Body, rejected.Reason, originalHeaders, props.MessageId, props.CorrelationId);
+            if (rejected.TaskId is { } taken && await StatusExistsAsync(taken))
+            {
+                // A malformed message carrying the id of a task that exists (running, queued, or ended) must not end that
+                // task in the eyes of its backend: no 'rejected' result or status for its id. The dead letter keeps the reason.
+                _log.Warning("Task {TaskId}: a malformed message carried the id of an existing task; dead-lettered, the task is left alone", taken);
+                await message.Ack();
+                return;
+            }
             var now = DateTimeOffset.UtcNow;
             var result = TaskResult.Rejected(rejected.TaskId ?? props.MessageId ?? "unknown", rejected.Reason, now, _services.Settings.NodeName);
             await _services.Bus.PublishResultAsync(result, replyTo, props.CorrelationId);
