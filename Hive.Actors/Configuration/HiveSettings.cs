@@ -28,6 +28,9 @@ public sealed record HiveSettings
     public required TimeSpan StopGrace { get; init; }
     public required int MaxLineBytes { get; init; }
 
+    /// <summary>hive.tasks.run-as-user: the user scripts run as; empty = the node's own user.</summary>
+    public string RunAsUser { get; init; } = "";
+
     public required string RabbitUri { get; init; }
     public required string TaskQueue { get; init; }
     public required string DeadLetterQueue { get; init; }
@@ -98,6 +101,7 @@ public sealed record HiveSettings
             RetryBackoffMax = hive.GetTimeSpan("tasks.retry-backoff-max"),
             StopGrace = hive.GetTimeSpan("tasks.stop-grace"),
             MaxLineBytes = hive.GetInt("tasks.max-line-bytes"),
+            RunAsUser = hive.GetString("tasks.run-as-user", "") ?? "",
             RabbitUri = hive.GetString("rabbitmq.uri"),
             TaskQueue = hive.GetString("rabbitmq.task-queue"),
             DeadLetterQueue = hive.GetString("rabbitmq.dead-letter-queue"),

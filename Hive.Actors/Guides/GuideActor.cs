@@ -159,6 +159,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
             StopGracePeriod = _services.Settings.StopGrace,
             Timeout = spec.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepWorkingDirectory = _services.Settings.KeepWorkDir,
+            RunAs = _services.RunAs,
         };
         var seq = ++_runSeq;
         try

@@ -17,4 +17,7 @@ public sealed record HiveServices(
 {
     /// <summary>The node's ledger of running script groups (<c>&lt;work-dir&gt;/&lt;node-name&gt;.runs</c>), swept at start.</summary>
     public RunLedger Runs { get; init; } = RunLedger.ForNode(Settings.WorkDir, Settings.NodeName);
+
+    /// <summary>The user scripts run as (hive.tasks.run-as-user), resolved when the node starts; null = the node's user.</summary>
+    public ScriptUser? RunAs { get; init; } = ScriptUser.Resolve(Settings.RunAsUser);
 }

@@ -85,6 +85,8 @@ public sealed class ScriptProcess : IAsyncDisposable
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Hive runs scripts on Linux only (process groups, /proc)");
         if (!File.Exists(options.SetsidPath))
             throw new ScriptStartException($"'{options.SetsidPath}' (util-linux setsid) is missing; it is needed to give each script its own process group");
+        if (options.RunAs is not null && !File.Exists(options.SetprivPath))
+            throw new ScriptStartException($"'{options.SetprivPath}' (util-linux setpriv) is missing; it is needed to run scripts as {options.RunAs} (hive.tasks.run-as-user)");
 
         var createdDirectory = false;
         if (launch.OwnsWorkingDirectory)
@@ -96,9 +98,12 @@ public sealed class ScriptProcess : IAsyncDisposable
                 Directory.CreateDirectory(Path.GetDirectoryName(launch.WorkingDirectory)!);
                 Directory.CreateDirectory(launch.WorkingDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 createdDirectory = true;
+                if (options.RunAs is { } user && user.Own(launch.WorkingDirectory) is var errno and not 0)
+                    throw new IOException($"chown to {user} failed (errno {errno})");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                if (createdDirectory) TryDeleteDirectory(launch.WorkingDirectory);
                 throw new ScriptStartException($"cannot create the run's working directory '{launch.WorkingDirectory}': {e.Message}", e);
             }
         }
@@ -117,6 +122,11 @@ public sealed class ScriptProcess : IAsyncDisposable
             WorkingDirectory = launch.WorkingDirectory,
         };
         psi.ArgumentList.Add("--");
+        if (options.RunAs is { } runAs)
+        {
+            psi.ArgumentList.Add(options.SetprivPath);
+            foreach (var argument in runAs.SetprivArguments()) psi.ArgumentList.Add(argument);
+        }
         psi.ArgumentList.Add(launch.FileName);
         foreach (var argument in launch.Arguments) psi.ArgumentList.Add(argument);
         foreach (var name in psi.Environment.Keys.ToList())

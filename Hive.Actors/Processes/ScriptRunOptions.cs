@@ -33,6 +33,16 @@ public sealed record ScriptRunOptions
     public string SetsidPath { get; init; } = "/usr/bin/setsid";
 
     /// <summary>
+    /// The user the script runs as (<c>hive.tasks.run-as-user</c>); null = the node's own user. When set, the run's
+    /// working folder is given to this user and the script is started as <c>setsid -- setpriv --reuid --regid
+    /// --init-groups -- program args…</c> (both exec in place: the pid is still the session and group id).
+    /// </summary>
+    public ScriptUser? RunAs { get; init; }
+
+    /// <summary>util-linux <c>setpriv</c>, used to switch to <see cref="RunAs"/> without a shell.</summary>
+    public string SetprivPath { get; init; } = "/usr/bin/setpriv";
+
+    /// <summary>
     /// The child inherits the node's environment except variables starting with one of these prefixes (the node's
     /// own configuration, which may hold credentials); the launch's variables (<c>HIVE_TASK_ID</c>, …) are set after.
     /// </summary>
@@ -59,5 +69,6 @@ public sealed record ScriptRunOptions
         if (Timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(t, TimeSpan.Zero, nameof(Timeout));
         ArgumentOutOfRangeException.ThrowIfNegative(DrainTimeout.Ticks, nameof(DrainTimeout));
         ArgumentException.ThrowIfNullOrWhiteSpace(SetsidPath, nameof(SetsidPath));
+        ArgumentException.ThrowIfNullOrWhiteSpace(SetprivPath, nameof(SetprivPath));
     }
 }
