@@ -9,7 +9,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_HOSTBUILDER__RELOADC
 dotnet build Hive.sln -c Release -nologo -v q
 log=$(mktemp)
 set +e
-dotnet test Hive.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log"
+# Soak tests (bench/soak) are long and opt-in; any arguments given replace this default filter.
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=(--filter "Category!=Soak")
+dotnet test Hive.sln -c Release --no-build -nologo "${args[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
