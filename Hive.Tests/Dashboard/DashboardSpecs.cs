@@ -209,14 +209,13 @@ public sealed class DashboardSpecs(DashboardFixture fixture) : IClassFixture<Das
     public async Task Two_running_tasks_show_their_progress_side_by_side_in_a_screenshot()
     {
         // Some history for the other tabs, then two tickers at different speeds.
-        var succeeded = await SubmitAsync(new { taskId = HiveTestBus.NewId("encode"), script = "sample", args = new { steps = 3, delay = 0.05 } });
+        var succeeded = await SubmitAsync(new { taskId = HiveTestBus.NewId("thumbnails"), script = "sample", args = new { steps = 3, delay = 0.05 } });
         var failed = await SubmitAsync(new { taskId = HiveTestBus.NewId("cleanup"), script = "fail", maxAttempts = 1 });
-        var page = await fixture.OpenDashboardAsync();
+        var page = await fixture.OpenDashboardAsync(height: 820);
         await LogInAsync(page);
         await page.ClickAsync("#tabs [data-tab=all]");
         await Expect(page.Locator($"#task-rows tr[data-task-id='{failed}'] .state")).ToHaveTextAsync("failed");
         await Expect(page.Locator($"#task-rows tr[data-task-id='{succeeded}'] .state")).ToHaveTextAsync("succeeded");
-        await page.ClickAsync("#tabs [data-tab=running]");
 
         var fast = await SubmitAsync(new { taskId = HiveTestBus.NewId("transcode"), script = "ticker", args = new { ticks = 100, interval = 0.1 } });
         var slow = await SubmitAsync(new { taskId = HiveTestBus.NewId("report"), script = "ticker", args = new { ticks = 400, interval = 0.1 } });

@@ -40,7 +40,7 @@ public static class DashboardEndpoints
     /// <summary>True for the requests the API's token check lets through: GET/HEAD of the page and its assets.</summary>
     public static bool IsPublic(HttpRequest request) =>
         (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
-        && (request.Path == "/" || request.Path == "/dashboard" || request.Path.StartsWithSegments(AssetsPath));
+        && (request.Path == "/" || request.Path == "/dashboard" || request.Path == "/dashboard/" || request.Path.StartsWithSegments(AssetsPath));
 
     /// <summary>
     /// Maps the page and its assets, and <c>POST /api/v1/auth/check</c> (204 when the request carries the token: the

@@ -190,11 +190,11 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 function age(iso) {
   if (!iso) return "";
   const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  return span(seconds) + " ago";
+  return seconds < 1 ? "now" : `${span(Math.floor(seconds))} ago`;
 }
 
 function span(seconds) {
-  if (seconds < 1) return "now";
+  if (seconds < 10) return `${Math.round(seconds * 10) / 10}s`;
   if (seconds < 60) return `${Math.floor(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${Math.floor(seconds % 60)}s`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
@@ -220,13 +220,13 @@ function progressValue(task) {
 /** A progress bar: role=progressbar with aria-valuenow, so assistive tech (and the tests) read its value. */
 function progressBar(big = false) {
   return h("div", { class: big ? "progress big" : "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 },
-    h("div", { class: "fill" }), h("span", { class: "label" }));
+    h("div", { class: "track" }, h("div", { class: "fill" })), h("span", { class: "label" }));
 }
 
 function setProgress(bar, task) {
   const value = progressValue(task);
   bar.dataset.state = task.state;
-  const fill = bar.firstChild, label = bar.lastChild;
+  const fill = bar.querySelector(".fill"), label = bar.querySelector(".label");
   const indeterminate = value === null && (task.state === "running" || task.state === "accepted");
   bar.classList.toggle("indeterminate", indeterminate);
   if (value === null) {
@@ -361,7 +361,7 @@ async function refreshNodes() {
         h("span", {}, "guides ", h("b", { text: `${node.guides.filter(g => g.state && g.state !== "idle").length}/${node.guides.length}` }), " busy"),
         typeof info.cpuPercent === "number" ? h("span", {}, "cpu ", h("b", { text: `${info.cpuPercent}%` })) : null,
         typeof info.memoryPercent === "number" ? h("span", {}, "mem ", h("b", { text: `${info.memoryPercent}%` })) : null,
-        info.heartbeat ? h("span", { title: when(info.heartbeat) }, "seen ", age(info.heartbeat)) : null),
+        info.heartbeat ? h("span", { title: when(info.heartbeat) }, "heartbeat ", age(info.heartbeat)) : null),
       h("div", { class: "guides" }, node.guides.map(guide =>
         h("div", { class: "guide", "data-state": guide.state ?? "idle", "data-guide": guide.guide, title: guide.pid ? `pid ${guide.pid}` : null },
           h("i", { class: "dot" }),
@@ -393,8 +393,8 @@ async function refreshTasks() {
   try {
     const { items, total } = await fetchStates(TABS[tab], PAGE);
     if (tab !== state.tab) return;
-    const stable = tab === "running" || tab === "queued";
-    const key = t => Date.parse(stable ? (t.queuedAt ?? t.startedAt ?? t.updatedAt) : t.updatedAt);
+    // Newest submitted first: a stable order, where running tasks (updated all the time) do not jump around.
+    const key = t => Date.parse(t.queuedAt ?? t.startedAt ?? t.updatedAt);
     items.sort((a, b) => key(b) - key(a) || (a.taskId < b.taskId ? -1 : 1));
     state.tasks = items;
     state.more = Math.max(0, total - items.length);
@@ -487,7 +487,8 @@ function renderTasks() {
       task.stage && line ? " " : "",
       h("span", { class: "line", text: FINAL.has(task.state) && task.reason ? task.reason : line }));
     c.line.title = FINAL.has(task.state) && task.reason ? task.reason : line;
-    c.where.textContent = task.node ? `${task.node}${task.guide ? " / " + task.guide : ""}` : "—";
+    c.where.textContent = task.node ?? "—";
+    c.where.title = task.node ? `${task.node}${task.guide ? " / " + task.guide : ""}` : "";
     c.attempt.textContent = task.attempt ? String(task.attempt) : "";
     c.updated.textContent = age(task.updatedAt);
     c.updated.title = when(task.updatedAt);
@@ -782,7 +783,10 @@ if (!state.token) openLogin();
 fromHash();
 feed.start();
 refreshAll();
-every(1000, () => { refreshTasks(); refreshDetail(); });
+every(1000, () => {
+  refreshTasks();
+  if (state.detail && !(state.detail.task && FINAL.has(state.detail.task.state))) refreshDetail(); // an ended task no longer changes
+});
 every(2500, refreshNodes);
 every(4000, refreshCounts);
 every(1000, () => {
