@@ -6,15 +6,27 @@ using Xunit;
 namespace Hive.Tests.Dashboard;
 
 /// <summary>
-/// Brokers, one real node serving the dashboard on a free loopback port (generated token in a temporary token file),
+/// Brokers, one real node serving the dashboard on a free port (on loopback with a generated token in a temporary token
+/// file, unless a subclass configures a token and every interface),
 /// and Debian's Chromium driven headless by Playwright. Chromium must be at <see cref="ChromiumPath"/>
 /// (<c>deploy/install-test-deps.sh</c> installs it); without it the specs fail, they do not skip.
 /// </summary>
-public sealed class DashboardFixture : IAsyncLifetime
+public class DashboardFixture : IAsyncLifetime
 {
     public const string ChromiumPath = "/usr/bin/chromium";
 
     private readonly string _folder = Directory.CreateTempSubdirectory("hive-dashboard-").FullName;
+    private readonly string? _configuredToken;
+
+    public DashboardFixture() : this(null)
+    {
+    }
+
+    /// <param name="configuredToken">
+    /// Null: the node listens on 127.0.0.1 and generates its token. Else the node listens on every interface with this
+    /// token, so reads need it too.
+    /// </param>
+    protected DashboardFixture(string? configuredToken) => _configuredToken = configuredToken;
 
     public BrokersFixture Brokers { get; } = new();
     public HiveNodeProcess Node { get; private set; } = null!;
@@ -31,9 +43,12 @@ public sealed class DashboardFixture : IAsyncLifetime
                 $"the dashboard specs drive Debian's Chromium at {ChromiumPath}, which is not installed: run deploy/install-test-deps.sh (apt-get install chromium)");
         var browser = StartBrowserAsync();
         await Brokers.InitializeAsync();
+        var http = _configuredToken is null
+            ? $"hive.http.token-file = \"{TokenFile}\""
+            : $"hive.http.bind = \"0.0.0.0\"\nhive.http.token = \"{_configuredToken}\"";
         Node = await HiveNodeProcess.StartAsync(Brokers, guides: 3, httpPort: FreePort.Next(),
-            extraHocon: $"hive.http.token-file = \"{TokenFile}\"\nhive.redis.progress-interval = 100ms\nhive.node.heartbeat-interval = 500ms");
-        Token = (await File.ReadAllTextAsync(TokenFile)).Trim();
+            extraHocon: $"{http}\nhive.redis.progress-interval = 100ms\nhive.node.heartbeat-interval = 500ms");
+        Token = _configuredToken ?? (await File.ReadAllTextAsync(TokenFile)).Trim();
         await browser;
     }
 

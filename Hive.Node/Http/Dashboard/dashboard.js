@@ -101,6 +101,7 @@ class EventFeed {
     this.onStatus = onStatus;
     this.lastId = from;
     this.controller = null;
+    this.wake = null;
     this.closed = false;
   }
 
@@ -114,8 +115,17 @@ class EventFeed {
     this.controller?.abort();
   }
 
+  /** Reconnects at once (with the current token), also out of a backoff wait. */
   restart() {
     this.controller?.abort();
+    this.wake?.();
+  }
+
+  pause(ms) {
+    return new Promise(resolve => {
+      this.wake = resolve;
+      setTimeout(resolve, ms);
+    });
   }
 
   async run() {
@@ -130,7 +140,7 @@ class EventFeed {
         const response = await fetch(url, { headers, signal: this.controller.signal, cache: "no-store" });
         if (response.status === 401) {
           this.onStatus("denied");
-          await sleep(5000);
+          await this.pause(5000);
           continue;
         }
         if (!response.ok || !response.body) throw new Error(`${response.status}`);
@@ -142,7 +152,7 @@ class EventFeed {
       }
       if (this.closed) return;
       this.onStatus("reconnecting");
-      await sleep(backoff);
+      await this.pause(backoff);
       backoff = Math.min(backoff * 2, 10000);
     }
   }
@@ -183,7 +193,6 @@ class EventFeed {
   }
 }
 
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
 // ------------------------------------------------------------------------------------------------------- formatting
 
