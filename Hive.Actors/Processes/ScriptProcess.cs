@@ -127,6 +127,9 @@ public sealed class ScriptProcess : IAsyncDisposable
             psi.ArgumentList.Add(options.SetprivPath);
             foreach (var argument in runAs.SetprivArguments()) psi.ArgumentList.Add(argument);
         }
+        // SIGPIPE back to its default (exec in place, like setsid): `producer | head` ends the producer quietly, as in a terminal.
+        psi.ArgumentList.Add(options.EnvPath);
+        psi.ArgumentList.Add("--default-signal=PIPE");
         psi.ArgumentList.Add(launch.FileName);
         foreach (var argument in launch.Arguments) psi.ArgumentList.Add(argument);
         foreach (var name in psi.Environment.Keys.ToList())

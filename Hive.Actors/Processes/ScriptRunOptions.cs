@@ -39,6 +39,13 @@ public sealed record ScriptRunOptions
     /// </summary>
     public ScriptUser? RunAs { get; init; }
 
+    /// <summary>
+    /// coreutils <c>env</c> (8.31 or later), used as <c>env --default-signal=PIPE</c> to give the script the default SIGPIPE
+    /// disposition: the node (.NET, and systemd's IgnoreSIGPIPE=yes) ignores SIGPIPE, a child inherits an ignored signal
+    /// through exec, and a shell cannot trap or reset a signal ignored at its start.
+    /// </summary>
+    public string EnvPath { get; init; } = "/usr/bin/env";
+
     /// <summary>util-linux <c>setpriv</c>, used to switch to <see cref="RunAs"/> without a shell.</summary>
     public string SetprivPath { get; init; } = "/usr/bin/setpriv";
 
@@ -70,5 +77,6 @@ public sealed record ScriptRunOptions
         ArgumentOutOfRangeException.ThrowIfNegative(DrainTimeout.Ticks, nameof(DrainTimeout));
         ArgumentException.ThrowIfNullOrWhiteSpace(SetsidPath, nameof(SetsidPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(SetprivPath, nameof(SetprivPath));
+        ArgumentException.ThrowIfNullOrWhiteSpace(EnvPath, nameof(EnvPath));
     }
 }
