@@ -61,10 +61,11 @@ public sealed class FailureSpecs : IClassFixture<FailureSpecs.NodeFixture>
     public async Task A_timeout_ends_the_task_timed_out_kills_its_processes_and_is_not_retried()
     {
         var id = HiveTestBus.NewId("timeout");
-        await Bus.PublishTaskAsync(new { taskId = id, script = "sleep", args = new { seconds = 30 }, timeoutSeconds = 1, maxAttempts = 3 });
+        // 3 s leaves room, on a loaded machine, to see the run (and its pids) before the timeout ends it.
+        await Bus.PublishTaskAsync(new { taskId = id, script = "sleep", args = new { seconds = 30 }, timeoutSeconds = 3, maxAttempts = 3 });
         var (pid, grandchild) = await SharedNodeFixture.SleepingTreeAsync(Bus, id);
 
-        var final = await Bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(15));
+        var final = await Bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(20));
         Assert.Equal(TaskState.TimedOut, final.State);
         Assert.Equal(1, final.Attempt);
         await ProcessProbe.WaitGoneAsync(TimeSpan.FromSeconds(5), pid, grandchild);
