@@ -15,10 +15,15 @@ internal static class ProcessTree
 {
     internal const string RunIdVariable = "HIVE_RUN_ID";
 
-    internal readonly record struct ProcInfo(int Pid, int ParentPid, int Group, int Session, char State);
+    /// <param name="StartTime">Field 22 of stat (clock ticks after boot); <see cref="ulong.MaxValue"/> when unreadable.</param>
+    internal readonly record struct ProcInfo(int Pid, int ParentPid, int Group, int Session, char State, ulong StartTime);
 
     /// <summary>The run's live (non-zombie) processes, excluding this process.</summary>
-    public static List<ProcInfo> FindRunProcesses(int leaderPid, string runId)
+    /// <param name="notBefore">
+    /// The leader's start time (stat field 22). A process carrying the run's id was forked after the leader started, so only
+    /// processes started at or after it need their environment read — the expensive part of a scan on a busy machine.
+    /// </param>
+    public static List<ProcInfo> FindRunProcesses(int leaderPid, string runId, ulong? notBefore = null)
     {
         var all = ReadAll();
         var self = Environment.ProcessId;
@@ -44,6 +49,7 @@ internal static class ProcessTree
         foreach (var p in all)
         {
             if (members.ContainsKey(p.Pid) || p.Pid == self || p.Pid == 1) continue;
+            if (notBefore is { } earliest && p.StartTime < earliest) continue;
             if (EnvironContains(p.Pid, needle))
             {
                 members[p.Pid] = p;
@@ -94,13 +100,15 @@ internal static class ProcessTree
         var close = stat.LastIndexOf(')');
         if (close < 0) return null;
         var fields = stat.AsSpan(close + 1).Trim();
-        Span<Range> parts = stackalloc Range[5];
-        if (fields.Split(parts, ' ', StringSplitOptions.RemoveEmptyEntries) < 4) return null;
+        Span<Range> parts = stackalloc Range[21];
+        var count = fields.Split(parts, ' ', StringSplitOptions.RemoveEmptyEntries);
+        if (count < 4) return null;
         var state = fields[parts[0]][0];
         if (!int.TryParse(fields[parts[1]], CultureInfo.InvariantCulture, out var ppid)) return null;
         if (!int.TryParse(fields[parts[2]], CultureInfo.InvariantCulture, out var pgrp)) return null;
         if (!int.TryParse(fields[parts[3]], CultureInfo.InvariantCulture, out var session)) return null;
-        return new ProcInfo(pid, ppid, pgrp, session, state);
+        var start = count >= 20 && ulong.TryParse(fields[parts[19]], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : ulong.MaxValue;
+        return new ProcInfo(pid, ppid, pgrp, session, state, start);
     }
 
     private static bool EnvironContains(int pid, byte[] needle)

@@ -25,6 +25,7 @@ public sealed class ScriptProcess : IAsyncDisposable
     private readonly ScriptLaunch _launch;
     private readonly OutputCollector _output;
     private readonly string _runId;
+    private readonly ulong? _leaderStartTime;
     private readonly Stream _stdin;
     private readonly SemaphoreSlim _stdinLock = new(1, 1);
     private readonly CancellationTokenSource _lifetime = new();
@@ -48,6 +49,7 @@ public sealed class ScriptProcess : IAsyncDisposable
         _runId = runId;
         Pid = process.Id;
         StartedAt = DateTimeOffset.UtcNow;
+        _leaderStartTime = RunLedger.ReadStartTime(Pid);
         _stdin = process.StandardInput.BaseStream;
         _output = new OutputCollector(Pid, options.ProgressLength, options.MaxLineLength, options.MaxOutputBytes);
     }
@@ -301,7 +303,7 @@ public sealed class ScriptProcess : IAsyncDisposable
 
         try
         {
-            foreach (var p in ProcessTree.FindRunProcesses(Pid, _runId))
+            foreach (var p in ProcessTree.FindRunProcesses(Pid, _runId, _leaderStartTime))
                 if (p.Group != Pid) Native.Kill(p.Pid, signal);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -430,7 +432,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             List<ProcessTree.ProcInfo> left;
             try
             {
-                left = ProcessTree.FindRunProcesses(Pid, _runId);
+                left = ProcessTree.FindRunProcesses(Pid, _runId, _leaderStartTime);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
