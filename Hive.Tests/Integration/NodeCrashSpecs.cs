@@ -74,8 +74,7 @@ public sealed class NodeCrashSpecs : IClassFixture<BrokersFixture>
                 Assert.Equal(0, ProcFs.SignalGroup(leader, ProcFs.SIGSTOP));
             }
 
-            await Task.Delay(200);
-            Assert.All(scriptPids, pid => Assert.Equal('T', ProcFs.State(pid)));
+            await ProcessProbe.WaitStateAsync('T', TimeSpan.FromSeconds(5), scriptPids.ToArray());
 
             await node.StartAsync();
 

@@ -138,7 +138,8 @@ public sealed class SeedCompatSpecs : IClassFixture<BrokersFixture>, IAsyncLifet
 
         await SeedControlAsync(id, "pause");
         var paused = await _bus.WaitForStatusAsync(id, s => s.State == TaskState.Paused, Wait);
-        Assert.Equal('T', ProcFs.State(leader));
+        // SIGSTOP takes effect when the process next leaves the kernel (it may be in 'D' for an instant).
+        await ProcessProbe.WaitStateAsync('T', TimeSpan.FromSeconds(5), leader);
         await Task.Delay(TimeSpan.FromSeconds(1));
         var stillPaused = await _bus.StatusAsync(id);
         Assert.Equal(TaskState.Paused, stillPaused!.State);
