@@ -38,7 +38,11 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
 
         Recover<SnapshotOffer>(offer => { if (offer.Snapshot is TaskEntityState s) _state = s; });
         Recover<IHiveMessage>(evt => _state = _state.Apply(evt));
-        Recover<RecoveryCompleted>(_ => RunSideEffects());
+        Recover<RecoveryCompleted>(_ =>
+        {
+            RunSideEffects();
+            PassivateWhenDone();
+        });
 
         Command<Claim>(HandleClaim);
         Command<ReportEnd>(HandleReportEnd);
@@ -49,7 +53,13 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
             _state.Attempt, _state.Epoch, _state.Owner?.Node, _state.Cancelled)));
         Command<RetryDue>(_ => OnRetryDue());
         Command<RequeueDone>(done => { _publishing = false; if (done.Error is null) PersistAndApply(new RequeuePublished()); else Retry(done.Error, "requeue"); });
-        Command<DeliveryDone>(done => { _delivering = false; if (done.Error is null) PersistAndApply(new ResultDelivered()); else Retry(done.Error, "result delivery"); });
+        Command<DeliveryDone>(done =>
+        {
+            _delivering = false;
+            if (done.Error is null) PersistAndApply(new ResultDelivered(), PassivateWhenDone);
+            else Retry(done.Error, "result delivery");
+        });
+        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance)));
         Command<SideEffectTick>(_ => RunSideEffects());
         Command<SaveSnapshotSuccess>(s => DeleteMessages(s.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Task {TaskId}: snapshot failed", _state.TaskId));
@@ -210,6 +220,18 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
             if (LastSequenceNr % SnapshotEvery == 0) SaveSnapshot(_state);
         });
     }
+
+    /// <summary>
+    /// A task that ended and whose result was delivered owes nothing more: leave memory soon (sharding passivation)
+    /// instead of after the idle default, so a node draining a deep queue does not hold every finished task.
+    /// A later message (a duplicate delivery, a status query) recovers it from the journal.
+    /// </summary>
+    private void PassivateWhenDone()
+    {
+        if (_state is { Phase: TaskPhase.Finished, ResultDelivered: true }) SetReceiveTimeout(FinishedLinger);
+    }
+
+    private static readonly TimeSpan FinishedLinger = TimeSpan.FromSeconds(5);
 
     /// <summary>Starts whatever the state still owes the world; each is idempotent and retried.</summary>
     private void RunSideEffects()
