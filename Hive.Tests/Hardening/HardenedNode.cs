@@ -74,27 +74,8 @@ public sealed class HardenedNode : IAsyncDisposable
             var at = 3; // after "hive.dll --config FILE", before "node"
             foreach (var arg in new[] { "--rabbitmq", _options.RabbitUri, "--redis", _options.RedisConfiguration }) psi.ArgumentList.Insert(at++, arg);
         }
-        psi.Environment["DOTNET_HOSTBUILDER__RELOADCONFIGONCHANGE"] = "false";
         foreach (var (name, value) in _options.Environment) psi.Environment[name] = value;
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        DataReceivedEventHandler onLine = (_, e) =>
-        {
-            if (e.Data is null) return;
-            _log.Enqueue(e.Data);
-            if (e.Data.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
-        };
-        _process.OutputDataReceived += onLine;
-        _process.ErrorDataReceived += onLine;
-        _process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {Name} exited at start:\n{Log}"));
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var timeout = Task.Delay(TimeSpan.FromSeconds(90));
-        if (await Task.WhenAny(started.Task, timeout) == timeout) throw new TimeoutException($"hive node {Name} did not start in 90 s:\n{Log}");
-        await started.Task;
-        // The task consumer attaches just after the host reports started.
-        await Task.Delay(500);
+        _process = await NodeLauncher.StartAsync(psi, _log, Name, TimeSpan.FromSeconds(90));
     }
 
     /// <summary>The node's resident set size in KiB (VmRSS of /proc/&lt;pid&gt;/status).</summary>

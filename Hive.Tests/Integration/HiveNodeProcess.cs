@@ -58,26 +58,7 @@ public sealed class HiveNodeProcess : IAsyncDisposable
             psi.ArgumentList.Add("--seeds");
             psi.ArgumentList.Add(Seeds);
         }
-        psi.Environment["DOTNET_HOSTBUILDER__RELOADCONFIGONCHANGE"] = "false";
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        DataReceivedEventHandler onLine = (_, e) =>
-        {
-            if (e.Data is null) return;
-            _log.Enqueue(e.Data);
-            if (e.Data.Contains("Application started", StringComparison.Ordinal)) started.TrySetResult();
-        };
-        _process.OutputDataReceived += onLine;
-        _process.ErrorDataReceived += onLine;
-        _process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {Name} exited at start:\n{Log}"));
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var timeout = Task.Delay(TimeSpan.FromSeconds(60));
-        if (await Task.WhenAny(started.Task, timeout) == timeout) throw new TimeoutException($"hive node {Name} did not start in 60 s:\n{Log}");
-        await started.Task;
-        // The task consumer attaches just after the host reports started.
-        await Task.Delay(500);
+        _process = await NodeLauncher.StartAsync(psi, _log, Name, TimeSpan.FromSeconds(60));
     }
 
     [DllImport("libc", SetLastError = true)]
