@@ -11,13 +11,19 @@ namespace Hive.Actors.Processes;
 /// kills every group a previous incarnation of the same node left behind, before the node takes tasks.
 /// </summary>
 /// <remarks>
-/// <para>One line per running group: <c>&lt;boot-id&gt; &lt;pgid&gt; &lt;start-time&gt; &lt;run-id&gt; &lt;working-directory&gt;</c>. The start time is
-/// field 22 of <c>/proc/&lt;pid&gt;/stat</c> (clock ticks since boot) and the boot id is <c>/proc/sys/kernel/random/boot_id</c>, so
-/// a pid the kernel has recycled since (or a ledger that outlived a reboot) is never mistaken for the script.
-/// Stragglers whose leader already died, or that left the group, are found by the run's <c>HIVE_RUN_ID</c> token in their
-/// environment (see <see cref="ProcessTree"/>).</para>
-/// <para>The whole file is rewritten (temp file + rename) on every change, so it is never half-written; it holds at most one
-/// line per guide. Writes are synchronous and tiny. A ledger failure never stops a run: <see cref="Track"/> reports it.</para>
+/// <para>The file is a log of lines. A run's start is <c>&lt;boot-id&gt; &lt;pgid&gt; &lt;start-time&gt; &lt;run-id&gt; &lt;working-directory&gt;</c>
+/// (<see cref="RunLedgerEntry.ToLine"/>), its end is <c>- &lt;run-id&gt;</c>; replaying the log (<see cref="ReadFile"/>) gives the runs
+/// started and not ended. The start time is field 22 of <c>/proc/&lt;pid&gt;/stat</c> (clock ticks since boot) and the boot id is
+/// <c>/proc/sys/kernel/random/boot_id</c>, so a pid the kernel has recycled since (or a ledger that outlived a reboot) is never
+/// mistaken for the script. Stragglers whose leader already died, or that left the group, are found by the run's
+/// <c>HIVE_RUN_ID</c> token in their environment (see <see cref="ProcessTree"/>).</para>
+/// <para>Each start and end is one append: one <c>write</c> of the whole line to a file kept open, no fsync (the ledger guards
+/// against the node being killed, not against the machine crashing: the page cache survives the former). A torn last line
+/// (a write cut short) is ignored by the replay. Once the lines appended since the last compaction exceed
+/// max(64, 4 × the runs open), the file is rewritten (temp file + rename) with only the open runs, so it stays proportional
+/// to the runs open and a start or end costs O(1) amortised. The first write of an instance and the first write after a
+/// failed one also rewrite it, from memory. A ledger failure never stops a run: <see cref="Track"/> reports it. Safe to call
+/// from any thread; the lock is held for the in-memory update and the append (or, now and then, the compaction).</para>
 /// <para>The remaining gap: between the node's death and its next start, orphans keep running (and their tasks may meanwhile
 /// be re-run on another node). A node that never comes back under the same name and work dir never sweeps them. Under the
 /// systemd unit in <c>deploy/</c> the cgroup is the backstop: systemd stops what is left of the unit's cgroup before it
@@ -25,8 +31,20 @@ namespace Hive.Actors.Processes;
 /// </remarks>
 public sealed class RunLedger
 {
+    private const string EndMarker = "- ";
+    private const int MinCompactionInterval = 64;
+
+    private static readonly Lazy<string> CachedBootId = new(ReadBootId);
+
     private readonly object _gate = new();
     private readonly Dictionary<string, RunLedgerEntry> _entries = new(StringComparer.Ordinal);
+
+    // The open ledger file, written at its end; null before the first write and after a failed one (the next write then
+    // rewrites the file from _entries).
+    private FileStream? _log;
+
+    // Lines appended since the file was last rewritten.
+    private int _appended;
 
     /// <param name="path">The ledger file.</param>
     /// <param name="workRoot">The work root; only working directories under it are ever deleted by a sweep.</param>
@@ -55,7 +73,7 @@ public sealed class RunLedger
         return new RunLedger(System.IO.Path.Combine(workRoot, safe + ".runs"), workRoot);
     }
 
-    /// <summary>The runs recorded now (in memory; the file mirrors them).</summary>
+    /// <summary>The runs recorded now (in memory; replaying the file gives the same runs).</summary>
     public IReadOnlyList<RunLedgerEntry> Entries
     {
         get { lock (_gate) return _entries.Values.ToArray(); }
@@ -73,52 +91,71 @@ public sealed class RunLedger
         // Read the leader's identity now; the process cannot have been reaped and its pid reused while Completion is pending,
         // but to be sure the stat read belongs to this run, its environment must carry the run id.
         if (!process.HasExited && ReadStartTime(process.Pid) is { } startTime && ProcessCarriesRun(process.Pid, process.RunId))
-        {
-            var entry = new RunLedgerEntry(BootId(), process.Pid, startTime, process.RunId, process.WorkingDirectory);
-            lock (_gate)
-            {
-                _entries[entry.RunId] = entry;
-                error = TryWrite();
-            }
-        }
+            error = Record(new RunLedgerEntry(BootId(), process.Pid, startTime, process.RunId, process.WorkingDirectory));
 
         process.Completion.ContinueWith(_ => Remove(process.RunId), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return error;
     }
 
-    /// <summary>Forgets a run (its tree is gone). A failed write is repaired by the next one.</summary>
-    public void Remove(string runId)
+    /// <summary>
+    /// Records a run whose identity is already known (<see cref="Track"/> reads it from the live process and calls this);
+    /// <see cref="Remove"/> forgets it. Returns null when recorded, else why not: an entry that does not fit on one ledger
+    /// line (a line break anywhere, a space in the boot or run id, a boot id "-") is refused; one whose write failed is kept
+    /// in memory and written by the next successful write.
+    /// </summary>
+    public string? Record(RunLedgerEntry entry)
     {
+        ArgumentNullException.ThrowIfNull(entry);
+        var line = entry.ToLine();
+        if (line.AsSpan().IndexOfAny('\n', '\r') >= 0 || line.StartsWith(EndMarker, StringComparison.Ordinal) || RunLedgerEntry.TryParse(line) != entry)
+            return $"cannot record run '{entry.RunId}' in the run ledger '{Path}': it does not fit on one ledger line";
+        var bytes = Encode(line);
         lock (_gate)
         {
-            if (_entries.Remove(runId)) TryWrite();
+            _entries[entry.RunId] = entry;
+            return Write(bytes);
         }
     }
 
-    /// <summary>Reads the ledger file; unreadable lines are skipped. Empty when there is no file.</summary>
+    /// <summary>Forgets a run (its tree is gone). A failed write is repaired by the next one.</summary>
+    public void Remove(string runId)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        var bytes = Encode(EndMarker + runId);
+        lock (_gate)
+        {
+            if (_entries.Remove(runId)) Write(bytes);
+        }
+    }
+
+    /// <summary>
+    /// Reads the ledger file and replays it: the runs started and not ended. Unreadable lines, and a last line without its
+    /// line break (torn by a crash), are skipped. Empty when there is no file.
+    /// </summary>
     public IReadOnlyList<RunLedgerEntry> ReadFile()
     {
-        string[] lines;
+        byte[] bytes;
         try
         {
-            lines = File.ReadAllLines(Path);
+            using var file = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            using var content = new MemoryStream();
+            file.CopyTo(content);
+            bytes = content.ToArray();
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return [];
         }
 
-        var entries = new List<RunLedgerEntry>(lines.Length);
-        foreach (var line in lines)
-            if (RunLedgerEntry.TryParse(line) is { } entry) entries.Add(entry);
-        return entries;
+        return Replay(bytes);
     }
 
     /// <summary>
     /// Kills (SIGKILL) every process group a previous incarnation of this node recorded whose leader is still the same
     /// process (same boot, pid and start time), and every other live process carrying one of their run ids; deletes their
-    /// working directories unless <paramref name="keepWorkingDirectories"/>; then empties the ledger. Call it at node start,
-    /// before the node takes tasks. Throws only when the ledger exists but cannot be read or emptied.
+    /// working directories unless <paramref name="keepWorkingDirectories"/>; then empties the ledger and opens it for this
+    /// incarnation's runs. Call it at node start, before the node takes tasks. Throws only when the ledger exists but cannot
+    /// be read or emptied.
     /// </summary>
     public LedgerSweep SweepOrphans(bool keepWorkingDirectories = false)
     {
@@ -127,7 +164,16 @@ public sealed class RunLedger
             var recorded = ReadFile();
             if (recorded.Count == 0)
             {
-                if (File.Exists(Path)) WriteLines([]);
+                var existed = File.Exists(Path);
+                try
+                {
+                    Compact();
+                }
+                catch (Exception e) when (!existed && e is IOException or UnauthorizedAccessException)
+                {
+                    // Nothing to empty; the first run's write tries again.
+                }
+
                 return new LedgerSweep(recorded, [], 0);
             }
 
@@ -158,7 +204,7 @@ public sealed class RunLedger
                 foreach (var entry in recorded) TryDeleteWorkingDirectory(entry.WorkingDirectory);
 
             _entries.Clear();
-            WriteLines([]);
+            Compact();
             return new LedgerSweep(recorded, liveGroups, stragglers);
         }
     }
@@ -186,26 +232,92 @@ public sealed class RunLedger
         return ulong.TryParse(fields[parts[19]], NumberStyles.None, CultureInfo.InvariantCulture, out var start) ? start : null;
     }
 
-    private string? TryWrite()
+    private static byte[] Encode(string line) => Encoding.UTF8.GetBytes(line + "\n");
+
+    private static List<RunLedgerEntry> Replay(byte[] bytes)
+    {
+        // Only whole lines count: a last line without its '\n' is a write the node's death cut short.
+        var complete = Array.LastIndexOf(bytes, (byte)'\n') + 1;
+        var open = new Dictionary<string, RunLedgerEntry>(StringComparer.Ordinal);
+        foreach (var raw in Encoding.UTF8.GetString(bytes, 0, complete).Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.StartsWith(EndMarker, StringComparison.Ordinal))
+                open.Remove(line[EndMarker.Length..]);
+            else if (RunLedgerEntry.TryParse(line) is { } entry)
+                open[entry.RunId] = entry;
+        }
+
+        return open.Values.ToList();
+    }
+
+    // Under _gate. Appends one line, or rewrites the file from memory when it is not open (first write, or the last one
+    // failed) or when enough lines have piled up since the last rewrite.
+    private string? Write(byte[] line)
     {
         try
         {
-            WriteLines(_entries.Values.Select(e => e.ToLine()));
+            if (_log is null || _appended >= Math.Max(MinCompactionInterval, 4 * _entries.Count))
+            {
+                Compact();
+            }
+            else
+            {
+                _log.Write(line);
+                _log.Flush();
+                _appended++;
+            }
+
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // The file may now end in a torn line: write nothing more after it; the next write rewrites the file instead.
+            CloseLog();
             return $"cannot write the run ledger '{Path}': {e.Message}";
         }
     }
 
-    private void WriteLines(IEnumerable<string> lines)
+    // Under _gate. Rewrites the file with the open runs only (temp file + rename, so it is never half-written) and keeps the
+    // temp file's handle, which now is the ledger, open for the appends that follow.
+    private void Compact()
     {
-        var directory = System.IO.Path.GetDirectoryName(Path)!;
-        Directory.CreateDirectory(directory);
+        CloseLog();
+        var text = new StringBuilder(_entries.Count * 128);
+        foreach (var entry in _entries.Values) text.Append(entry.ToLine()).Append('\n');
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
+
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
         var temp = Path + ".tmp";
-        File.WriteAllLines(temp, lines);
-        File.Move(temp, Path, overwrite: true);
+        var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        try
+        {
+            stream.Write(bytes);
+            stream.Flush();
+            File.Move(temp, Path, overwrite: true);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+
+        _log = stream;
+        _appended = 0;
+    }
+
+    private void CloseLog()
+    {
+        var log = _log;
+        _log = null;
+        try
+        {
+            log?.Dispose();
+        }
+        catch (IOException)
+        {
+            // Nothing is buffered (bufferSize 0); the handle is gone either way.
+        }
     }
 
     private void TryDeleteWorkingDirectory(string directory)
@@ -248,7 +360,10 @@ public sealed class RunLedger
         }
     }
 
-    private static string BootId()
+    // The boot id cannot change while this process lives.
+    private static string BootId() => CachedBootId.Value;
+
+    private static string ReadBootId()
     {
         try
         {
