@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 
@@ -10,10 +11,31 @@ namespace Hive.Actors.Processes;
 /// and every process whose environment carries the run's <c>HIVE_RUN_ID</c> token — which catches grandchildren
 /// that called setsid themselves and were re-parented after their parent died (double-forked daemons).
 /// Only a process that both leaves the session and clears its environment can escape; see the Processes README.
+/// <para>
+/// When this process is a child subreaper (<see cref="EnsureSubreaper"/>; the normal case on Linux), every orphaned descendant
+/// of a script is re-parented to the node instead of init, so a run's processes are always found by walking down from the
+/// script and from the node's own children that are not script leaders — a few <c>/proc/&lt;pid&gt;/task/*/children</c>
+/// reads, instead of reading the <c>stat</c> (and <c>environ</c>) of every process on the machine, which grew with the
+/// number of scripts running and made 1,000 concurrent scripts cost millions of reads.
+/// </para>
 /// </summary>
 internal static class ProcessTree
 {
     internal const string RunIdVariable = "HIVE_RUN_ID";
+
+    private static readonly ConcurrentDictionary<int, byte> Leaders = new();
+    private static readonly ConcurrentDictionary<(int Pid, ulong Start), long> ZombiesSeen = new();
+    private static readonly TimeSpan StrayZombieAge = TimeSpan.FromSeconds(2);
+    private static readonly Lazy<bool> Subreaper = new(() =>
+        Native.BecomeChildSubreaper() && File.Exists($"/proc/self/task/{Environment.ProcessId}/children"));
+
+    /// <summary>Makes the node the subreaper of its scripts' orphans (once); false when the kernel does not allow it (then every scan reads all of /proc).</summary>
+    public static bool EnsureSubreaper() => Subreaper.Value;
+
+    /// <summary>A script started by this node (its session leader); such children of the node are never taken for orphans.</summary>
+    internal static void AddLeader(int pid) => Leaders[pid] = 0;
+
+    internal static void RemoveLeader(int pid) => Leaders.TryRemove(pid, out _);
 
     /// <param name="StartTime">Field 22 of stat (clock ticks after boot); <see cref="ulong.MaxValue"/> when unreadable.</param>
     internal readonly record struct ProcInfo(int Pid, int ParentPid, int Group, int Session, char State, ulong StartTime);
@@ -23,7 +45,106 @@ internal static class ProcessTree
     /// The leader's start time (stat field 22). A process carrying the run's id was forked after the leader started, so only
     /// processes started at or after it need their environment read — the expensive part of a scan on a busy machine.
     /// </param>
-    public static List<ProcInfo> FindRunProcesses(int leaderPid, string runId, ulong? notBefore = null)
+    public static List<ProcInfo> FindRunProcesses(int leaderPid, string runId, ulong? notBefore = null) =>
+        Subreaper.IsValueCreated && Subreaper.Value ? WalkRun(leaderPid, runId) : ScanRun(leaderPid, runId, notBefore);
+
+    /// <summary>
+    /// The subreaper walk: the leader's descendants, plus the subtrees of the node's non-leader children (orphans) that carry
+    /// the run's session, group or id. Zombie orphans of the run are reaped here (nobody else waits for them).
+    /// </summary>
+    internal static List<ProcInfo> WalkRun(int leaderPid, string runId)
+    {
+        var self = Environment.ProcessId;
+        var members = new Dictionary<int, ProcInfo>();
+        var queue = new Queue<int>();
+        if (Read(leaderPid) is { } leader)
+        {
+            members[leaderPid] = leader;
+            queue.Enqueue(leaderPid);
+        }
+
+        byte[]? needle = null;
+        foreach (var child in ChildrenOf(self))
+        {
+            if (child == leaderPid || Leaders.ContainsKey(child) || Read(child) is not { } p) continue;
+            var ours = p.Group == leaderPid || p.Session == leaderPid;
+            if (!ours && p.State is 'Z' or 'X') ReapIfStray(p);
+            if (!ours && p.State is not ('Z' or 'X'))
+                ours = EnvironContains(child, needle ??= Encoding.ASCII.GetBytes($"{RunIdVariable}={runId}"));
+            if (!ours) continue;
+            if (p.State is 'Z' or 'X')
+            {
+                Native.Reap(child);
+                continue;
+            }
+
+            members[child] = p;
+            queue.Enqueue(child);
+        }
+
+        while (queue.Count > 0)
+        {
+            foreach (var kid in ChildrenOf(queue.Dequeue()))
+            {
+                if (members.ContainsKey(kid) || Read(kid) is not { } p) continue;
+                members[kid] = p;
+                queue.Enqueue(kid);
+            }
+        }
+
+        return [.. members.Values.Where(p => p.State != 'Z' && p.State != 'X')];
+    }
+
+    /// <summary>
+    /// An orphan that ended on its own (a daemon that left the session) is a zombie of the node that no run can claim: its
+    /// environment is gone with it. System.Diagnostics.Process reaps its own children within milliseconds, so a zombie child
+    /// of the node that is still there two seconds after it was first seen is nobody's: reap it, or they pile up.
+    /// </summary>
+    private static void ReapIfStray(ProcInfo zombie)
+    {
+        var now = Environment.TickCount64;
+        if (ZombiesSeen.Count > 10_000) ZombiesSeen.Clear(); // entries of zombies someone else reaped
+        var first = ZombiesSeen.GetOrAdd((zombie.Pid, zombie.StartTime), now);
+        if (now - first < StrayZombieAge.TotalMilliseconds) return;
+        Native.Reap(zombie.Pid);
+        ZombiesSeen.TryRemove((zombie.Pid, zombie.StartTime), out _);
+    }
+
+    /// <summary>The pids whose parent is <paramref name="pid"/> (any of its threads); empty when it is gone.</summary>
+    private static List<int> ChildrenOf(int pid)
+    {
+        var result = new List<int>();
+        IEnumerable<string> tasks;
+        try
+        {
+            tasks = Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task").ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return result;
+        }
+
+        foreach (var task in tasks)
+        {
+            string text;
+            try
+            {
+                text = File.ReadAllText(task + "/children");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            foreach (var part in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                if (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var kid)) result.Add(kid);
+        }
+
+        return result;
+    }
+
+    /// <summary>The full scan (no subreaper): every process on the machine is read.</summary>
+    internal static List<ProcInfo> ScanRun(int leaderPid, string runId, ulong? notBefore)
     {
         var all = ReadAll();
         var self = Environment.ProcessId;

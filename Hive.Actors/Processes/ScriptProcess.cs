@@ -1,14 +1,12 @@
 using System.Buffers;
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Text;
 
 namespace Hive.Actors.Processes;
 
 /// <summary>
-/// One running script. The child is started through util-linux <c>setsid</c> (argument list only, no shell), which
-/// execs in place, so the script's pid is also its session and process-group id and signals sent to the group reach
-/// every process it starts. stdout and stderr are drained asynchronously into an <see cref="OutputCollector"/>; the
+/// One running script. The child is started with one <c>posix_spawn</c> as the leader of a new session (argument list
+/// only, no shell; see <see cref="ChildProcess"/>), so the script's pid is also its session and process-group id and
+/// signals sent to the group reach every process it starts. stdout and stderr are drained asynchronously into an <see cref="OutputCollector"/>; the
 /// observer sees coalesced snapshots (at most one per <see cref="ScriptRunOptions.NotifyInterval"/>) and one exit.
 /// When the main process exits — on its own or stopped — whatever is left of its tree is SIGKILLed (process group,
 /// session, descendants and every process carrying the run's <c>HIVE_RUN_ID</c>, see <see cref="ProcessTree"/>), and
@@ -19,7 +17,7 @@ public sealed class ScriptProcess : IAsyncDisposable
     private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan TreeGoneWait = TimeSpan.FromSeconds(5);
 
-    private readonly Process _process;
+    private readonly ChildProcess _process;
     private readonly ScriptRunOptions _options;
     private readonly IScriptObserver _observer;
     private readonly ScriptLaunch _launch;
@@ -40,17 +38,17 @@ public sealed class ScriptProcess : IAsyncDisposable
     private int _disposed;
     private bool _paused;
 
-    private ScriptProcess(Process process, ScriptLaunch launch, ScriptRunOptions options, IScriptObserver observer, string runId)
+    private ScriptProcess(ChildProcess process, ScriptLaunch launch, ScriptRunOptions options, IScriptObserver observer, string runId)
     {
         _process = process;
         _launch = launch;
         _options = options;
         _observer = observer;
         _runId = runId;
-        Pid = process.Id;
+        Pid = process.Pid;
         StartedAt = DateTimeOffset.UtcNow;
         _leaderStartTime = RunLedger.ReadStartTime(Pid);
-        _stdin = process.StandardInput.BaseStream;
+        _stdin = process.StandardInput;
         _output = new OutputCollector(Pid, options.ProgressLength, options.MaxLineLength, options.MaxOutputBytes);
     }
 
@@ -85,8 +83,6 @@ public sealed class ScriptProcess : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(observer);
         options.Validate();
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Hive runs scripts on Linux only (process groups, /proc)");
-        if (!File.Exists(options.SetsidPath))
-            throw new ScriptStartException($"'{options.SetsidPath}' (util-linux setsid) is missing; it is needed to give each script its own process group");
         if (options.RunAs is not null && !File.Exists(options.SetprivPath))
             throw new ScriptStartException($"'{options.SetprivPath}' (util-linux setpriv) is missing; it is needed to run scripts as {options.RunAs} (hive.tasks.run-as-user)");
 
@@ -115,46 +111,40 @@ public sealed class ScriptProcess : IAsyncDisposable
         }
 
         var runId = Guid.NewGuid().ToString("N");
-        var psi = new ProcessStartInfo(options.SetsidPath)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = launch.WorkingDirectory,
-        };
-        psi.ArgumentList.Add("--");
+        var program = launch.FileName;
+        var arguments = new List<string>();
         if (options.RunAs is { } runAs)
         {
-            psi.ArgumentList.Add(options.SetprivPath);
-            foreach (var argument in runAs.SetprivArguments()) psi.ArgumentList.Add(argument);
+            program = options.SetprivPath;
+            arguments.AddRange(runAs.SetprivArguments());
+            arguments.Add(launch.FileName);
         }
-        // SIGPIPE back to its default (exec in place, like setsid): `producer | head` ends the producer quietly, as in a terminal.
-        psi.ArgumentList.Add(options.EnvPath);
-        psi.ArgumentList.Add("--default-signal=PIPE");
-        psi.ArgumentList.Add(launch.FileName);
-        foreach (var argument in launch.Arguments) psi.ArgumentList.Add(argument);
-        foreach (var name in psi.Environment.Keys.ToList())
+
+        arguments.AddRange(launch.Arguments);
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
         {
-            if (options.ScrubbedVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))) psi.Environment.Remove(name);
+            var name = (string)variable.Key;
+            if (!options.ScrubbedVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal)))
+                environment[name] = (string?)variable.Value ?? "";
         }
 
         foreach (var (name, value) in launch.Environment)
         {
-            if (value is null) psi.Environment.Remove(name);
-            else psi.Environment[name] = value;
+            if (value is null) environment.Remove(name);
+            else environment[name] = value;
         }
 
-        psi.Environment[ProcessTree.RunIdVariable] = runId;
+        environment[ProcessTree.RunIdVariable] = runId;
 
-        var process = new Process { StartInfo = psi };
+        ProcessTree.EnsureSubreaper();
+        ChildProcess process;
         try
         {
-            process.Start();
+            process = ChildProcess.Spawn(program, arguments, environment, launch.WorkingDirectory);
         }
-        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
+        catch (IOException e)
         {
-            process.Dispose();
             if (createdDirectory) TryDeleteDirectory(launch.WorkingDirectory);
             throw new ScriptStartException($"cannot start {launch.Label}: {e.Message}", e);
         }
@@ -295,11 +285,7 @@ public sealed class ScriptProcess : IAsyncDisposable
     /// <summary>Signals the process group, then any other process of the run found in /proc. Call under <see cref="_signalGate"/>.</summary>
     private void SignalRun(int signal)
     {
-        if (Native.Kill(-Pid, signal) == Native.ESRCH && !HasExited)
-        {
-            // The child has not called setsid() yet (just forked): signal it directly.
-            Native.Kill(Pid, signal);
-        }
+        Native.Kill(-Pid, signal);
 
         try
         {
@@ -314,8 +300,8 @@ public sealed class ScriptProcess : IAsyncDisposable
 
     private void Begin()
     {
-        var stdout = ReadLoopAsync(_process.StandardOutput.BaseStream);
-        var stderr = ReadLoopAsync(_process.StandardError.BaseStream);
+        var stdout = ReadLoopAsync(_process.StandardOutput);
+        var stderr = ReadLoopAsync(_process.StandardError);
         var notifier = NotifyLoopAsync(_lifetime.Token);
         if (_options.Timeout is { } timeout) _ = TimeoutAsync(timeout);
         _ = RunAsync(stdout, stderr, notifier);
@@ -380,9 +366,8 @@ public sealed class ScriptProcess : IAsyncDisposable
         ScriptExit exit;
         try
         {
-            await _process.WaitForExitAsync().ConfigureAwait(false);
+            var exitCode = await _process.Exited.ConfigureAwait(false);
             var exitedAt = DateTimeOffset.UtcNow;
-            var exitCode = _process.ExitCode;
             lock (_signalGate)
             {
                 _exited.TrySetResult();
@@ -418,6 +403,7 @@ public sealed class ScriptProcess : IAsyncDisposable
                 _output.Snapshot() with { Lines = [.. _output.Snapshot().Lines, $"[hive] runner error: {e.GetType().Name}: {e.Message}"] });
         }
 
+        _process.Reap();
         if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) TryDeleteDirectory(_launch.WorkingDirectory);
         Notify(o => o.OnExit(exit));
         _completion.TrySetResult(exit);

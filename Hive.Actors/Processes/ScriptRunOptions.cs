@@ -29,22 +29,12 @@ public sealed record ScriptRunOptions
     /// <summary>After the script's main process exits, how long to wait for its pipes to close before giving up on the rest of the output.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>util-linux <c>setsid</c>, used to start the child as the leader of its own session and process group.</summary>
-    public string SetsidPath { get; init; } = "/usr/bin/setsid";
-
     /// <summary>
     /// The user the script runs as (<c>hive.tasks.run-as-user</c>); null = the node's own user. When set, the run's
-    /// working folder is given to this user and the script is started as <c>setsid -- setpriv --reuid --regid
-    /// --init-groups -- program args…</c> (both exec in place: the pid is still the session and group id).
+    /// working folder is given to this user and the script is started as <c>setpriv --reuid --regid --init-groups --
+    /// program args…</c> (setpriv execs in place: the pid is still the session and group id).
     /// </summary>
     public ScriptUser? RunAs { get; init; }
-
-    /// <summary>
-    /// coreutils <c>env</c> (8.31 or later), used as <c>env --default-signal=PIPE</c> to give the script the default SIGPIPE
-    /// disposition: the node (.NET, and systemd's IgnoreSIGPIPE=yes) ignores SIGPIPE, a child inherits an ignored signal
-    /// through exec, and a shell cannot trap or reset a signal ignored at its start.
-    /// </summary>
-    public string EnvPath { get; init; } = "/usr/bin/env";
 
     /// <summary>util-linux <c>setpriv</c>, used to switch to <see cref="RunAs"/> without a shell.</summary>
     public string SetprivPath { get; init; } = "/usr/bin/setpriv";
@@ -75,8 +65,6 @@ public sealed record ScriptRunOptions
         ArgumentOutOfRangeException.ThrowIfNegative(MaxOutputBytes, nameof(MaxOutputBytes));
         if (Timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(t, TimeSpan.Zero, nameof(Timeout));
         ArgumentOutOfRangeException.ThrowIfNegative(DrainTimeout.Ticks, nameof(DrainTimeout));
-        ArgumentException.ThrowIfNullOrWhiteSpace(SetsidPath, nameof(SetsidPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(SetprivPath, nameof(SetprivPath));
-        ArgumentException.ThrowIfNullOrWhiteSpace(EnvPath, nameof(EnvPath));
     }
 }

@@ -245,14 +245,47 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
-    public async Task A_missing_program_ends_with_exit_code_127()
+    public void A_missing_program_is_refused_at_start_with_the_reason()
     {
         var launch = new ScriptLaunch(Path.Combine(_dir.Root, "no-such-program"), [], _dir.Root);
 
+        var error = Assert.Throws<ScriptStartException>(() => ScriptProcess.Start(launch, Fast, new RecordingObserver()));
+
+        Assert.Contains("No such file", error.Message);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_executable_is_refused_at_start_and_its_working_directory_removed()
+    {
+        var file = Path.Combine(_dir.Root, "not-executable");
+        File.WriteAllText(file, "#!/bin/sh\nexit 0\n");
+        var launch = ScriptLaunch.ForCommand("true", "t-x", 1, _dir.Work) is var template
+            ? new ScriptLaunch(file, [], template.WorkingDirectory) { OwnsWorkingDirectory = true }
+            : throw new InvalidOperationException();
+
+        var error = Assert.Throws<ScriptStartException>(() => ScriptProcess.Start(launch, Fast, new RecordingObserver()));
+
+        Assert.Contains("Permission denied", error.Message);
+        Assert.False(Directory.Exists(launch.WorkingDirectory));
+    }
+
+    [Fact]
+    public async Task The_script_leads_its_own_session_with_default_signal_dispositions_and_an_empty_mask()
+    {
+        var launch = ScriptLaunch.ForCommand("grep -E '^Sig(Ign|Blk)' /proc/$$/status; cut -d' ' -f1,5,6 /proc/$$/stat", "t-sig", 1, _dir.Work);
+
         var (exit, _) = await RunToEnd(launch);
 
-        Assert.Equal(127, exit.ExitCode);
-        Assert.Contains(exit.Final.Lines, l => l.Contains("no-such-program"));
+        Assert.True(exit.Succeeded, string.Join('\n', exit.Final.Lines));
+        var status = exit.Final.Lines.ToDictionary(l => l.Split(':')[0], l => l.Split(':').ElementAtOrDefault(1)?.Trim() ?? "");
+        // Signals 1–31 (SIGPIPE above all: the node ignores it) are neither ignored nor blocked. glibc's posix_spawn leaves its
+        // two internal real-time signals (32, 33) ignored; programs that use real-time signals start at SIGRTMIN (34).
+        const ulong standard = 0x7FFF_FFFF;
+        Assert.Equal(0UL, ulong.Parse(status["SigIgn"], System.Globalization.NumberStyles.HexNumber) & standard);
+        Assert.Equal(0UL, ulong.Parse(status["SigBlk"], System.Globalization.NumberStyles.HexNumber) & standard);
+        var ids = exit.Final.Lines.Last().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(exit.Pid.ToString(), ids[0]);
+        Assert.All(ids, id => Assert.Equal(exit.Pid.ToString(), id));
     }
 
     [Fact]
