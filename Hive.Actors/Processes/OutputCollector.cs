@@ -125,7 +125,8 @@ internal sealed class OutputCollector
     internal sealed class LineReader
     {
         private readonly OutputCollector _owner;
-        private readonly byte[] _carry;
+        // Grows on demand up to the line limit: a node may run a thousand scripts, each with two streams.
+        private byte[] _carry = [];
         private readonly PendingLine[] _pending;
         private readonly string[] _decoded;
         private int _carryLength;
@@ -138,7 +139,6 @@ internal sealed class OutputCollector
         internal LineReader(OutputCollector owner)
         {
             _owner = owner;
-            _carry = new byte[owner._maxLineLength];
             _pending = new PendingLine[owner._ring.Length];
             _decoded = new string[owner._ring.Length];
         }
@@ -192,6 +192,8 @@ internal sealed class OutputCollector
 
         private void AppendCarry(ReadOnlySpan<byte> bytes)
         {
+            var needed = Math.Min(_carryLength + bytes.Length, _owner._maxLineLength);
+            if (needed > _carry.Length) Array.Resize(ref _carry, Math.Min(Math.Max(needed, Math.Max(256, _carry.Length * 2)), _owner._maxLineLength));
             var room = _carry.Length - _carryLength;
             if (bytes.Length > room)
             {

@@ -16,6 +16,8 @@ public sealed class ScriptProcess : IAsyncDisposable
 {
     private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan TreeGoneWait = TimeSpan.FromSeconds(5);
+    private const int SmallReadBuffer = 4 * 1024;
+    private const int LargeReadBuffer = 64 * 1024;
 
     private readonly ChildProcess _process;
     private readonly ScriptRunOptions _options;
@@ -325,7 +327,8 @@ public sealed class ScriptProcess : IAsyncDisposable
     {
         await Task.Yield();
         var reader = _output.CreateReader();
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        // Small at first (most scripts print little, and a node may run a thousand of them); 64 KiB once a read fills it.
+        var buffer = ArrayPool<byte>.Shared.Rent(SmallReadBuffer);
         try
         {
             while (true)
@@ -333,6 +336,11 @@ public sealed class ScriptProcess : IAsyncDisposable
                 var read = await stream.ReadAsync(buffer, _readCancel.Token).ConfigureAwait(false);
                 if (read == 0) break;
                 reader.Feed(buffer.AsSpan(0, read));
+                if (read == buffer.Length && buffer.Length < LargeReadBuffer)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(LargeReadBuffer);
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
