@@ -27,6 +27,8 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
     private TaskEntityState _state;
     private bool _delivering;
     private bool _publishing;
+    private bool _indexKnown;
+    private OpenTaskEntry? _indexed;
 
     public TaskEntityActor(string taskId, HiveServices services, IActorRef statusWriter)
     {
@@ -48,7 +50,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         Command<ReportEnd>(HandleReportEnd);
         Command<Cancel>(HandleCancel);
         Command<Release>(HandleRelease);
-        Command<Wake>(_ => { SyncIndex(); RunSideEffects(); });
+        Command<Wake>(_ => { _indexKnown = false; SyncIndex(); RunSideEffects(); });
         Command<GetState>(_ => Sender.Tell(new StateReply(_state.TaskId, _state.Phase.ToString(), _state.Result?.State,
             _state.Attempt, _state.Epoch, _state.Owner?.Node, _state.Cancelled)));
         Command<RetryDue>(_ => OnRetryDue());
@@ -111,8 +113,9 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
 
         // Index first, persist second: the index may name a claim that never landed, never the reverse.
         var claimed = new Claimed(spec, claim.Owner, _state.Attempt + 1, _state.Epoch + 1, claim.QueuedAt, DateTimeOffset.UtcNow);
-        _services.Index.SetAsync(_state.TaskId, new OpenTaskEntry("claimed", claim.Owner.MemberUid, 0))
-            .PipeTo(Self, sender, () => new IndexedClaim(claimed), e => new IndexFailed(e));
+        var entry = new OpenTaskEntry("claimed", claim.Owner.MemberUid, 0);
+        _services.Index.SetAsync(_state.TaskId, entry)
+            .PipeTo(Self, sender, () => new IndexedClaim(claimed, entry), e => new IndexFailed(e));
         BecomeStacked(AwaitingClaimIndex);
     }
 
@@ -123,6 +126,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
             case IndexedClaim indexed:
                 var sender = Sender;
                 UnbecomeStacked();
+                (_indexKnown, _indexed) = (true, indexed.Entry);
                 PersistAndApply(indexed.Event, () =>
                 {
                     sender.Tell(new ClaimGranted(_state.TaskId, _state.Attempt, _state.Epoch));
@@ -185,6 +189,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
     {
         if (_state.Phase != TaskPhase.Claimed || _state.Owner?.MemberUid != release.MemberUid)
         {
+            _indexKnown = false;
             SyncIndex();
             RunSideEffects();
             return;
@@ -293,6 +298,9 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
             { Phase: TaskPhase.Finished, ResultDelivered: false } => new OpenTaskEntry("deliver", _selfUid, 0),
             _ => null,
         };
+        // Skip a write that would not change the index (the claim's entry is written before the claim is persisted).
+        if (_indexKnown && entry == _indexed) return;
+        (_indexKnown, _indexed) = (true, entry);
         var write = entry is null ? _services.Index.RemoveAsync(_state.TaskId) : _services.Index.SetAsync(_state.TaskId, entry);
         var log = _log;
         var taskId = _state.TaskId;
@@ -314,7 +322,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
             _state.LastResult?.Lines ?? Array.Empty<string>(), null, _state.QueuedAt, null, DateTimeOffset.UtcNow, null, 0, null);
 
     // Local-only results of piped tasks (exceptions, unpersisted events): never serialized, not even under serialize-messages.
-    private sealed record IndexedClaim(Claimed Event) : INoSerializationVerificationNeeded;
+    private sealed record IndexedClaim(Claimed Event, OpenTaskEntry Entry) : INoSerializationVerificationNeeded;
 
     private sealed record IndexFailed(Exception Error) : INoSerializationVerificationNeeded;
 
