@@ -6,7 +6,7 @@ using RabbitMQ.Client.Events;
 namespace Hive.Bench;
 
 /// <summary>One result seen on hive.results: when it arrived (monotonic ns), its state, and the probe's start time if any.</summary>
-internal readonly record struct Arrival(long ReceivedNs, string State, long? StartNs);
+internal readonly record struct Arrival(long ReceivedNs, string State, long? StartNs, string? Reason = null);
 
 /// <summary>Collects the results of one batch of task ids; completes when every one has arrived.</summary>
 internal sealed class ResultBatch
@@ -157,7 +157,8 @@ internal sealed class BenchBus : IAsyncDisposable
             long? startNs = root.TryGetProperty("result", out var r) && r.ValueKind == JsonValueKind.Object && r.TryGetProperty("startNs", out var ns)
                 ? ns.GetInt64()
                 : null;
-            batch.Offer(taskId, new Arrival(receivedNs, state, startNs));
+            var reason = root.TryGetProperty("reason", out var why) && why.ValueKind == JsonValueKind.String ? why.GetString() : null;
+            batch.Offer(taskId, new Arrival(receivedNs, state, startNs, reason));
         }
         catch (JsonException)
         {

@@ -530,7 +530,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
     {
         var bad = batch.Arrivals.Where(kv => kv.Value.State != "succeeded").ToArray();
         if (bad.Length > 0)
-            throw new InvalidOperationException($"{bad.Length} tasks did not succeed, e.g. {bad[0].Key}: {bad[0].Value.State}");
+            throw new InvalidOperationException($"{bad.Length} tasks did not succeed, e.g. {bad[0].Key}: {bad[0].Value.State} ({bad[0].Value.Reason})");
     }
 
     /// <summary>After a case, nothing may be left for the next one: a failed case's tasks are purged once no node consumes.</summary>
