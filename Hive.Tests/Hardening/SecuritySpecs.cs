@@ -37,6 +37,10 @@ public sealed class SecuritySpecs : IClassFixture<SecuritySpecs.NodeFixture>
         public string ApiToken { get; } = "api-token-" + Guid.NewGuid().ToString("N");
         public string CallbackSecret { get; } = "callback-secret-" + Guid.NewGuid().ToString("N");
         public string WorkRoot { get; } = Directory.CreateTempSubdirectory("hive-security-work-").FullName;
+
+        // A root-owned copy of tasks/ that the script user can reach wherever the repository was cloned (a clone in a 0700
+        // folder, e.g. one made by `mktemp -d`, would hide the repository's own tasks/ from nobody).
+        public string TasksCopy { get; } = Directory.CreateTempSubdirectory("hive-security-tasks-").FullName;
         public bool RunsAsNobody { get; } = Environment.UserName == "root";
         public RedisServer Redis { get; private set; } = null!;
         public RabbitMqServer Rabbit { get; private set; } = null!;
@@ -48,6 +52,8 @@ public sealed class SecuritySpecs : IClassFixture<SecuritySpecs.NodeFixture>
         {
             // The work root must be enterable by the script user; each run's folder inside it is 0700.
             File.SetUnixFileMode(WorkRoot, (UnixFileMode)0b111_101_101);
+            File.SetUnixFileMode(TasksCopy, (UnixFileMode)0b111_101_101);
+            foreach (var file in Directory.GetFiles(RepoPaths.Tasks)) File.Copy(file, Path.Combine(TasksCopy, Path.GetFileName(file)));
             Redis = new RedisServer { Password = RedisPassword };
             var redis = Redis.StartAsync();
             var rabbit = RabbitMqServer.StartNewAsync();
@@ -59,6 +65,7 @@ public sealed class SecuritySpecs : IClassFixture<SecuritySpecs.NodeFixture>
                 Guides = 2,
                 HttpPort = FreePort.Next(),
                 BrokersInEnvironment = true,
+                TasksDir = TasksCopy,
                 ExtraHocon = $"""
                     hive.http.token = "{ApiToken}"
                     hive.callbacks.secret = "{CallbackSecret}"
@@ -78,6 +85,7 @@ public sealed class SecuritySpecs : IClassFixture<SecuritySpecs.NodeFixture>
             if (RedisClient is not null) await RedisClient.DisposeAsync();
             if (Rabbit is not null) await Rabbit.DisposeAsync();
             if (Redis is not null) await Redis.DisposeAsync();
+            try { Directory.Delete(TasksCopy, recursive: true); } catch (IOException) { }
             try { Directory.Delete(WorkRoot, true); } catch (IOException) { }
         }
 
