@@ -29,6 +29,8 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
     private bool _publishing;
     private bool _indexKnown;
     private OpenTaskEntry? _indexed;
+    private long _replayFrom;
+    private List<(long SequenceNr, IHiveMessage Event)>? _replayedAfterTruncation;
 
     public TaskEntityActor(string taskId, HiveServices services, IActorRef statusWriter)
     {
@@ -38,10 +40,20 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         _state = TaskEntityState.Empty(taskId);
         PersistenceId = "task-" + taskId;
 
-        Recover<SnapshotOffer>(offer => { if (offer.Snapshot is TaskEntityState s) _state = s; });
-        Recover<IHiveMessage>(evt => _state = _state.Apply(evt));
+        Recover<IHiveMessage>(evt =>
+        {
+            // Events replayed after a truncated history are kept to be applied again on top of the snapshot.
+            if (_replayFrom == 0) _replayFrom = LastSequenceNr;
+            if (_replayFrom > 1) (_replayedAfterTruncation ??= []).Add((LastSequenceNr, evt));
+            _state = _state.Apply(evt);
+        });
         Recover<RecoveryCompleted>(_ =>
         {
+            if (LastSequenceNr > 0 && _replayFrom != 1)
+            {
+                LoadTruncatedHistory();
+                return;
+            }
             RunSideEffects();
             PassivateWhenDone();
         });
@@ -71,12 +83,59 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId { get; }
 
+    /// <summary>
+    /// No snapshot read on recovery: a task's history is a handful of events, and reading the snapshot store first cost
+    /// every fresh task a Redis round trip on its claim path. A history that a snapshot truncated (events up to the
+    /// snapshot deleted) is recognised by its first replayed event, and only then is the snapshot loaded.
+    /// </summary>
+    public override Recovery Recovery { get; } = new(SnapshotSelectionCriteria.None);
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string taskId, HiveServices services, IActorRef statusWriter) =>
         Akka.Actor.Props.Create(() => new TaskEntityActor(taskId, services, statusWriter));
 
     public static string MemberUid(UniqueAddress address) => $"{address.Address}#{address.Uid}";
+
+    private void LoadTruncatedHistory()
+    {
+        _log.Debug("Task {TaskId}: history truncated before {From}; loading its snapshot", _state.TaskId, _replayFrom);
+        SnapshotStore.Tell(new LoadSnapshot(SnapshotterId, SnapshotSelectionCriteria.Latest, LastSequenceNr));
+        BecomeStacked(message =>
+        {
+            switch (message)
+            {
+                case LoadSnapshotResult loaded:
+                    var replayed = _replayedAfterTruncation ?? [];
+                    if (loaded.Snapshot?.Snapshot is TaskEntityState snapshot)
+                    {
+                        var state = snapshot;
+                        foreach (var (sequenceNr, evt) in replayed)
+                            if (sequenceNr > loaded.Snapshot.Metadata.SequenceNr) state = state.Apply(evt);
+                        _state = state;
+                    }
+                    else
+                    {
+                        _log.Error("Task {TaskId}: its events before {From} were deleted but no snapshot covers them; going on with the rest",
+                            _state.TaskId, _replayFrom);
+                    }
+                    _replayedAfterTruncation = null;
+                    UnbecomeStacked();
+                    Stash.UnstashAll();
+                    RunSideEffects();
+                    PassivateWhenDone();
+                    break;
+                case LoadSnapshotFailed failed:
+                    // Stop rather than act on a partial state; the next message to this task starts it again.
+                    _log.Error(failed.Cause, "Task {TaskId}: loading its snapshot failed", _state.TaskId);
+                    Context.Stop(Self);
+                    break;
+                default:
+                    Stash.Stash();
+                    break;
+            }
+        });
+    }
 
     private void HandleClaim(Claim claim)
     {

@@ -368,4 +368,44 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
         await Task.Delay(300);
         Assert.Single(_bus.ResultsFor(spec.TaskId));
     }
+    [Fact]
+    public async Task An_entity_whose_early_events_a_snapshot_replaced_recovers_from_that_snapshot_and_the_events_after_it()
+    {
+        var spec = Spec(NewTaskId());
+        var first = Entity(spec.TaskId);
+        // A hand-back is three events (claimed, requeued, requeue published): 17 of them make 51, a snapshot at 50 and
+        // events 1-50 deleted, so recovery must read the snapshot although it does not read snapshots up front.
+        for (var epoch = 1; epoch <= 17; epoch++)
+        {
+            Assert.Equal(new ClaimGranted(spec.TaskId, 1, epoch), await ClaimedAsync(first, OwnerA, spec));
+            await AskAsync<EndRecorded>(first, new ReportEnd(spec.TaskId, epoch, Result(spec.TaskId, TaskState.Stopped, 1), EndKind.HandBack));
+            var handedBack = epoch;
+            await AwaitConditionAsync(() => Task.FromResult(_bus.TasksFor(spec.TaskId).Count == handedBack), Timeout);
+        }
+        await AwaitAssertAsync(async () => Assert.Equal(51L, await FirstStoredSequenceNr("task-" + spec.TaskId)), Timeout);
+        Watch(first);
+        first.Tell(PoisonPill.Instance);
+        await ExpectTerminatedAsync(first, Timeout);
+
+        var second = Entity(spec.TaskId);
+
+        var state = await StateOf(second, spec.TaskId);
+        Assert.Equal(("Queued", 0, 17L), (state.Phase, state.Attempt, state.Epoch));
+        Assert.Equal(new ClaimGranted(spec.TaskId, 1, 18), await ClaimedAsync(second, OwnerB, spec));
+    }
+
+    /// <summary>The lowest sequence number the journal still replays for <paramref name="persistenceId"/>, 0 when none.</summary>
+    private async Task<long> FirstStoredSequenceNr(string persistenceId)
+    {
+        var probe = CreateTestProbe();
+        Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null)
+            .Tell(new Akka.Persistence.ReplayMessages(1, long.MaxValue, 1, persistenceId, probe.Ref));
+        var first = 0L;
+        while (true)
+        {
+            var message = await probe.ReceiveOneAsync(Timeout);
+            if (message is Akka.Persistence.ReplayedMessage replayed && first == 0) first = replayed.Persistent.SequenceNr;
+            if (message is Akka.Persistence.RecoverySuccess or Akka.Persistence.ReplayMessagesFailure) return first;
+        }
+    }
 }
