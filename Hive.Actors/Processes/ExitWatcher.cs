@@ -12,6 +12,7 @@ namespace Hive.Actors.Processes;
 internal static class ExitWatcher
 {
     private const int EPOLL_CTL_ADD = 1;
+    private const int EPOLL_CTL_DEL = 2;
     private const int EPOLLIN = 1;
     private const int MaxEvents = 64;
 
@@ -19,7 +20,11 @@ internal static class ExitWatcher
     private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     private static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
 
-    private static readonly ConcurrentDictionary<int, Watch> Watches = new();
+    // Keyed by a watch number carried in the epoll event, not by the descriptor: a pidfd's number is reused as soon as it is
+    // closed, and a stale event (the old pidfd can still be registered while a child being spawned holds a copy of it
+    // until its exec) must never be taken for the new pidfd's, or its watch would be closed before it was even added.
+    private static readonly ConcurrentDictionary<long, Watch> Watches = new();
+    private static long _lastWatch;
     private static readonly Lazy<int> Epoll = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Completes with the exit status (the exit code, or 128 + signal; -1 if someone else reaped it) once <paramref name="pid"/> exits.</summary>
@@ -28,16 +33,17 @@ internal static class ExitWatcher
         var fd = Native.PidFdOpen(pid, out var errno);
         if (fd < 0) throw new IOException($"pidfd_open({pid}) failed (errno {errno}); Hive needs Linux 5.3 or later");
         var watch = new Watch(pid, fd);
-        Watches[fd] = watch;
+        var id = Interlocked.Increment(ref _lastWatch);
+        Watches[id] = watch;
         var evt = Marshal.AllocHGlobal(16);
         try
         {
             Marshal.WriteInt32(evt, 0, EPOLLIN);
-            Marshal.WriteInt64(evt, DataOffset, fd);
+            Marshal.WriteInt64(evt, DataOffset, id);
             if (Native.EpollCtl(Epoll.Value, EPOLL_CTL_ADD, fd, evt) != 0)
             {
                 var error = Marshal.GetLastPInvokeError();
-                Watches.TryRemove(fd, out _);
+                Watches.TryRemove(id, out _);
                 Native.Close(fd);
                 throw new IOException($"epoll_ctl failed (errno {error})");
             }
@@ -73,11 +79,13 @@ internal static class ExitWatcher
 
             for (var i = 0; i < n; i++)
             {
-                var fd = (int)Marshal.ReadInt64(events, i * EventSize + DataOffset);
-                if (!Watches.TryGetValue(fd, out var watch)) continue;
+                var id = Marshal.ReadInt64(events, i * EventSize + DataOffset);
+                if (!Watches.TryGetValue(id, out var watch)) continue;
                 if (Native.PeekExit(watch.Pid) is not { } status) continue; // not exited after all: keep watching
-                Watches.TryRemove(fd, out _);
-                Native.Close(fd); // closing the last reference removes it from the epoll set
+                Watches.TryRemove(id, out _);
+                // Removed explicitly: closing only drops the registration once no spawning child holds a copy any more.
+                Native.EpollCtl(epoll, EPOLL_CTL_DEL, watch.Fd, IntPtr.Zero);
+                Native.Close(watch.Fd);
                 watch.Exit.TrySetResult(status);
             }
         }
