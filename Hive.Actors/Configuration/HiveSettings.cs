@@ -62,8 +62,8 @@ public sealed record HiveSettings
     public required string DownAllWhenUnstable { get; init; }
 
     /// <summary>
-    /// The <c>akka</c> section of the node's own configuration layers (--config FILE): expert tuning such as the failure
-    /// detector, layered over everything Hive renders. Empty when the layers have none.
+    /// The <c>akka</c> section of the configuration layers (hocon/hive.conf, then --config FILE): Hive's own Akka defaults
+    /// and expert tuning such as the failure detector, layered over everything Hive renders.
     /// </summary>
     public Config AkkaOverrides { get; init; } = Config.Empty;
 
@@ -75,7 +75,8 @@ public sealed record HiveSettings
     public static HiveSettings FromConfig(Config config)
     {
         // Akka's Empty.WithFallback(x) returns x itself, and x.WithFallback(x) throws: layers with no overrides are DefaultConfig.
-        var hive = (ReferenceEquals(config, DefaultConfig) ? config : config.WithFallback(DefaultConfig)).GetConfig("hive");
+        var merged = ReferenceEquals(config, DefaultConfig) ? config : config.WithFallback(DefaultConfig);
+        var hive = merged.GetConfig("hive");
         var name = hive.GetString("node.name");
         var workDir = hive.GetString("tasks.work-dir");
         return new HiveSettings
@@ -126,8 +127,8 @@ public sealed record HiveSettings
             ReaperInterval = hive.GetTimeSpan("cluster.reaper-interval"),
             StableAfter = hive.GetTimeSpan("cluster.stable-after"),
             DownAllWhenUnstable = DownAllWhenUnstableValue(hive.GetString("cluster.down-all-when-unstable")),
-            AkkaOverrides = !ReferenceEquals(config, DefaultConfig) && config.HasPath("akka")
-                ? ConfigurationFactory.ParseString("akka {\n" + config.GetConfig("akka").ToString(includeFallback: true) + "\n}")
+            AkkaOverrides = merged.HasPath("akka")
+                ? ConfigurationFactory.ParseString("akka {\n" + merged.GetConfig("akka").ToString(includeFallback: true) + "\n}")
                 : Config.Empty,
             HttpPort = hive.GetInt("http.port"),
         };

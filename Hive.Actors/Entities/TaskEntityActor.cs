@@ -295,7 +295,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         if (_state is { Phase: TaskPhase.Finished, ResultDelivered: true }) SetReceiveTimeout(FinishedLinger);
     }
 
-    private static readonly TimeSpan FinishedLinger = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan FinishedLinger = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Starts whatever the state still owes the world; each is idempotent and retried.</summary>
     private void RunSideEffects()

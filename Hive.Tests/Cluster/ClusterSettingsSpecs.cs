@@ -10,7 +10,7 @@ namespace Hive.Tests.Cluster;
 public sealed class ClusterSettingsSpecs
 {
     [Fact]
-    public void The_defaults_are_a_20s_stable_after_down_all_when_unstable_on_and_90_percent_admission_limits_sampled_every_second()
+    public void The_defaults_are_a_20s_stable_after_down_all_when_unstable_on_90_percent_admission_limits_sampled_every_second_and_a_100ms_scheduler_tick()
     {
         var settings = HiveSettings.FromConfig(HiveSettings.DefaultConfig);
         Assert.Equal(TimeSpan.FromSeconds(20), settings.StableAfter);
@@ -18,7 +18,8 @@ public sealed class ClusterSettingsSpecs
         Assert.Equal(90, settings.Admission.MaxCpuPercent);
         Assert.Equal(90, settings.Admission.MaxMemoryPercent);
         Assert.Equal(TimeSpan.FromSeconds(1), settings.Admission.Interval);
-        Assert.True(settings.AkkaOverrides.IsEmpty);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), settings.AkkaOverrides.GetTimeSpan("akka.scheduler.tick-duration"));
+        Assert.False(settings.AkkaOverrides.HasPath("hive"));
     }
 
     [Fact]
@@ -50,8 +51,10 @@ public sealed class ClusterSettingsSpecs
             hive.node.guides = 3
             akka.cluster.failure-detector.acceptable-heartbeat-pause = 3s
             akka.cluster.failure-detector.heartbeat-interval = 1s
+            akka.scheduler.tick-duration = 10ms
             """));
         Assert.Equal(3, settings.Guides);
+        Assert.Equal(TimeSpan.FromMilliseconds(10), settings.AkkaOverrides.GetTimeSpan("akka.scheduler.tick-duration"));
         Assert.Equal(TimeSpan.FromSeconds(3), settings.AkkaOverrides.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause"));
         Assert.Equal(TimeSpan.FromSeconds(1), settings.AkkaOverrides.GetTimeSpan("akka.cluster.failure-detector.heartbeat-interval"));
         Assert.False(settings.AkkaOverrides.HasPath("hive"));

@@ -91,6 +91,7 @@ internal sealed class BenchNode : IAsyncDisposable
         process.OutputDataReceived += onLine;
         process.ErrorDataReceived += onLine;
         process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', early)}"));
+        var launched = System.Diagnostics.Stopwatch.StartNew();
         process.Start();
         Live[process.Id] = process;
         node = new BenchNode(name, process, configDir, clusterPort);
@@ -100,6 +101,7 @@ internal sealed class BenchNode : IAsyncDisposable
         try
         {
             await started.Task.WaitAsync(TimeSpan.FromSeconds(120));
+            Console.WriteLine($"  (node {name}: {guides} guides, up in {launched.Elapsed.TotalSeconds:F2} s)");
         }
         catch (TimeoutException)
         {
