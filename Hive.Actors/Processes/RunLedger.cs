@@ -88,9 +88,9 @@ public sealed class RunLedger
     {
         ArgumentNullException.ThrowIfNull(process);
         string? error = null;
-        // Read the leader's identity now; the process cannot have been reaped and its pid reused while Completion is pending,
-        // but to be sure the stat read belongs to this run, its environment must carry the run id.
-        if (!process.HasExited && ReadStartTime(process.Pid) is { } startTime && ProcessCarriesRun(process.Pid, process.RunId))
+        // The leader's start time was read right after the spawn; its pid cannot be reused before Completion (the exited leader
+        // is kept as a zombie until its tree is gone, see ExitWatcher), so the identity needs no second look at /proc.
+        if (!process.HasExited && process.LeaderStartTime is { } startTime)
             error = Record(new RunLedgerEntry(BootId(), process.Pid, startTime, process.RunId, process.WorkingDirectory));
 
         process.Completion.ContinueWith(_ => Remove(process.RunId), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -334,9 +334,6 @@ public sealed class RunLedger
             // Best effort: the work root is scratch space.
         }
     }
-
-    private static bool ProcessCarriesRun(int pid, string runId) =>
-        ReadEnviron(pid) is { } environ && environ.AsSpan().IndexOf(Encoding.ASCII.GetBytes($"{ProcessTree.RunIdVariable}={runId}\0")) >= 0;
 
     private static byte[]? ReadEnviron(int pid)
     {

@@ -62,6 +62,9 @@ public sealed class ScriptProcess : IAsyncDisposable
 
     public DateTimeOffset StartedAt { get; }
 
+    /// <summary>Field 22 of the leader's <c>/proc/&lt;pid&gt;/stat</c>, read right after the spawn; null when it could not be read.</summary>
+    internal ulong? LeaderStartTime => _leaderStartTime;
+
     public string WorkingDirectory => _launch.WorkingDirectory;
 
     /// <summary>Completes once the main process exited, its remaining tree is gone and its output is drained. Never faults.</summary>
