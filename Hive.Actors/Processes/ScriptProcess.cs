@@ -414,7 +414,8 @@ public sealed class ScriptProcess : IAsyncDisposable
                 _output.Snapshot() with { Lines = [.. _output.Snapshot().Lines, $"[hive] runner error: {e.GetType().Name}: {e.Message}"] });
         }
 
-        _process.Reap();
+        // Reap the zombie and close the pipes now: a guide drops a finished run without disposing it.
+        _process.Dispose();
         if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) TryDeleteDirectory(_launch.WorkingDirectory);
         Notify(o => o.OnExit(exit));
         _completion.TrySetResult(exit);
