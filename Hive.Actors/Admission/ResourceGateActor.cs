@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Hive.Actors.Hosting;
 
 namespace Hive.Actors.Admission;
 
@@ -35,7 +36,7 @@ public sealed class ResourceGateActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(AdmissionSettings settings) => Akka.Actor.Props.Create(() => new ResourceGateActor(settings));
+    public static Props Props(AdmissionSettings settings) => ActorFactory.Props(() => new ResourceGateActor(settings));
 
     protected override void PreStart() => Timers.StartPeriodicTimer("sample", Tick.Instance, TimeSpan.Zero, _settings.Interval);
 

@@ -93,7 +93,7 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string taskId, HiveServices services, IActorRef statusWriter) =>
-        Akka.Actor.Props.Create(() => new TaskEntityActor(taskId, services, statusWriter));
+        ActorFactory.Props(() => new TaskEntityActor(taskId, services, statusWriter));
 
     public static string MemberUid(UniqueAddress address) => $"{address.Address}#{address.Uid}";
 

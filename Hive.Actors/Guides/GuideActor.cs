@@ -49,7 +49,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string guideId, HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
-        Akka.Actor.Props.Create(() => new GuideActor(guideId, services, catalog, entities, statusWriter));
+        ActorFactory.Props(() => new GuideActor(guideId, services, catalog, entities, statusWriter));
 
     private void Idle()
     {

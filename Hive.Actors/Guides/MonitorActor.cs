@@ -75,7 +75,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
-        Akka.Actor.Props.Create(() => new MonitorActor(services, catalog, entities, statusWriter));
+        ActorFactory.Props(() => new MonitorActor(services, catalog, entities, statusWriter));
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, decider: Decider.From(_ => Directive.Restart));

@@ -31,7 +31,7 @@ public sealed class ControlIngestionActor : ReceiveActor
     }
 
     public static Props Props(HiveServices services, AmqpConnectionProvider amqp, IActorRef monitor) =>
-        Akka.Actor.Props.Create(() => new ControlIngestionActor(services, amqp, monitor));
+        ActorFactory.Props(() => new ControlIngestionActor(services, amqp, monitor));
 
     protected override void PreStart()
     {

@@ -54,7 +54,7 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
     }
 
     public static Props Props(HiveServices services, AmqpConnectionProvider amqp, ScriptCatalog catalog, IActorRef monitor, IActorRef statusWriter) =>
-        Akka.Actor.Props.Create(() => new TaskIngestionActor(services, amqp, catalog, monitor, statusWriter));
+        ActorFactory.Props(() => new TaskIngestionActor(services, amqp, catalog, monitor, statusWriter));
 
     public ITimerScheduler Timers { get; set; } = null!;
 

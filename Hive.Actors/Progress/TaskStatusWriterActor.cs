@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Hosting;
 using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
+using Hive.Actors.Hosting;
 using StackExchange.Redis;
 
 namespace Hive.Actors.Progress;
@@ -47,7 +48,7 @@ public sealed class TaskStatusWriterActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IConnectionMultiplexer redis, HiveSettings settings) =>
-        Akka.Actor.Props.Create(() => new TaskStatusWriterActor(redis, settings));
+        ActorFactory.Props(() => new TaskStatusWriterActor(redis, settings));
 
     protected override void PreStart() =>
         Timers.StartPeriodicTimer("flush", Flush.Instance, _settings.ProgressInterval);

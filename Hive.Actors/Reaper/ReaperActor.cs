@@ -34,7 +34,7 @@ public sealed class ReaperActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(HiveServices services, IActorRef entities) => Akka.Actor.Props.Create(() => new ReaperActor(services, entities));
+    public static Props Props(HiveServices services, IActorRef entities) => ActorFactory.Props(() => new ReaperActor(services, entities));
 
     protected override void PreStart() => Timers.StartPeriodicTimer("tick", Tick.Instance, _services.Settings.ReaperInterval);
 
