@@ -19,7 +19,12 @@ public static class NodeLauncher
         };
         process.OutputDataReceived += onLine;
         process.ErrorDataReceived += onLine;
-        process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', log)}"));
+        process.Exited += (_, _) =>
+        {
+            // Exited can be raised before the last lines were read; WaitForExit() also waits for both streams to end.
+            process.WaitForExit();
+            started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', log)}"));
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

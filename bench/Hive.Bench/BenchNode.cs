@@ -90,7 +90,12 @@ internal sealed class BenchNode : IAsyncDisposable
         };
         process.OutputDataReceived += onLine;
         process.ErrorDataReceived += onLine;
-        process.Exited += (_, _) => started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', early)}"));
+        process.Exited += (_, _) =>
+        {
+            // Exited can be raised before the last lines were read; WaitForExit() also waits for both streams to end.
+            process.WaitForExit();
+            started.TrySetException(new InvalidOperationException($"hive node {name} exited at start:\n{string.Join('\n', early)}"));
+        };
         var launched = System.Diagnostics.Stopwatch.StartNew();
         process.Start();
         Live[process.Id] = process;
