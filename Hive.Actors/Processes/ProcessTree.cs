@@ -60,11 +60,12 @@ internal static class ProcessTree
         if (Read(leaderPid) is { } leader)
         {
             members[leaderPid] = leader;
-            queue.Enqueue(leaderPid);
+            // A dead leader's children were re-parented when it died: they are among the node's own children below.
+            if (leader.State is not ('Z' or 'X')) queue.Enqueue(leaderPid);
         }
 
         byte[]? needle = null;
-        foreach (var child in ChildrenOf(self))
+        foreach (var child in OrphansAndChildrenOfMainThread(self))
         {
             if (child == leaderPid || Leaders.ContainsKey(child) || Read(child) is not { } p) continue;
             var ours = p.Group == leaderPid || p.Session == leaderPid;
@@ -110,6 +111,25 @@ internal static class ProcessTree
         ZombiesSeen.TryRemove((zombie.Pid, zombie.StartTime), out _);
     }
 
+    /// <summary>
+    /// The children of the node's main thread. The kernel re-parents an orphan to the first live thread of its subreaper,
+    /// which is the main thread (it lives as long as the node), so every orphan of a script is here; scripts the node
+    /// started are children of whichever thread spawned them (and are known leaders anyway). One read instead of one per
+    /// node thread; all threads are read only if the main thread's list cannot be.
+    /// </summary>
+    private static List<int> OrphansAndChildrenOfMainThread(int self)
+    {
+        var id = self.ToString(CultureInfo.InvariantCulture);
+        return ProcFile.ReadText($"/proc/{id}/task/{id}/children") is { } text ? ParsePids(text, []) : ChildrenOf(self);
+    }
+
+    private static List<int> ParsePids(string text, List<int> into)
+    {
+        foreach (var part in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            if (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) into.Add(pid);
+        return into;
+    }
+
     /// <summary>The pids whose parent is <paramref name="pid"/> (any of its threads); empty when it is gone.</summary>
     private static List<int> ChildrenOf(int pid)
     {
@@ -125,20 +145,7 @@ internal static class ProcessTree
         }
 
         foreach (var task in tasks)
-        {
-            string text;
-            try
-            {
-                text = File.ReadAllText(task + "/children");
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-
-            foreach (var part in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                if (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var kid)) result.Add(kid);
-        }
+            if (ProcFile.ReadText(task + "/children") is { } text) ParsePids(text, result);
 
         return result;
     }
@@ -190,17 +197,8 @@ internal static class ProcessTree
     }
 
     /// <summary>One process's <c>/proc/&lt;pid&gt;/stat</c> fields, or null when it is gone.</summary>
-    public static ProcInfo? Read(int pid)
-    {
-        try
-        {
-            return Parse(pid, File.ReadAllText($"/proc/{pid}/stat"));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static ProcInfo? Read(int pid) =>
+        ProcFile.ReadText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat") is { } stat ? Parse(pid, stat) : null;
 
     private static List<ProcInfo> ReadAll()
     {
@@ -232,16 +230,7 @@ internal static class ProcessTree
         return new ProcInfo(pid, ppid, pgrp, session, state, start);
     }
 
-    private static bool EnvironContains(int pid, byte[] needle)
-    {
-        try
-        {
-            // The run id is a fresh GUID, so a plain substring match cannot hit another run.
-            return File.ReadAllBytes($"/proc/{pid}/environ").AsSpan().IndexOf(needle) >= 0;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    // The run id is a fresh GUID, so a plain substring match cannot hit another run.
+    private static bool EnvironContains(int pid, byte[] needle) =>
+        ProcFile.ReadBytes($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/environ") is { } environ && environ.AsSpan().IndexOf(needle) >= 0;
 }

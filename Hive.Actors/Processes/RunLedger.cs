@@ -212,15 +212,7 @@ public sealed class RunLedger
     /// <summary>Field 22 of <c>/proc/&lt;pid&gt;/stat</c> (start time in clock ticks since boot); null when the process is gone.</summary>
     public static ulong? ReadStartTime(int pid)
     {
-        string stat;
-        try
-        {
-            stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+        if (ProcFile.ReadText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat") is not { } stat) return null;
 
         // "pid (comm) state ppid …": comm may hold spaces and parentheses, so count fields after the last ')'.
         // After it come fields 3 (state) … 52; the start time is field 22, the 20th after the ')'.
@@ -335,17 +327,7 @@ public sealed class RunLedger
         }
     }
 
-    private static byte[]? ReadEnviron(int pid)
-    {
-        try
-        {
-            return File.ReadAllBytes($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/environ");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    private static byte[]? ReadEnviron(int pid) => ProcFile.ReadBytes($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/environ");
 
     private static IEnumerable<int> AllPids()
     {

@@ -287,19 +287,25 @@ public sealed class ScriptProcess : IAsyncDisposable
         await Completion.ConfigureAwait(false);
     }
 
-    /// <summary>Signals the process group, then any other process of the run found in /proc. Call under <see cref="_signalGate"/>.</summary>
-    private void SignalRun(int signal)
+    /// <summary>
+    /// Signals the process group, then any other process of the run found in /proc. Call under <see cref="_signalGate"/>.
+    /// Returns false only when /proc showed that no live process of the run is left.
+    /// </summary>
+    private bool SignalRun(int signal)
     {
         Native.Kill(-Pid, signal);
 
         try
         {
-            foreach (var p in ProcessTree.FindRunProcesses(Pid, _runId, _leaderStartTime))
+            var found = ProcessTree.FindRunProcesses(Pid, _runId, _leaderStartTime);
+            foreach (var p in found)
                 if (p.Group != Pid) Native.Kill(p.Pid, signal);
+            return found.Count > 0;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // /proc unreadable: the process-group signal above is all we can do.
+            return true;
         }
     }
 
@@ -379,11 +385,12 @@ public sealed class ScriptProcess : IAsyncDisposable
         {
             var exitCode = await _process.Exited.ConfigureAwait(false);
             var exitedAt = DateTimeOffset.UtcNow;
+            bool treeLeft;
             lock (_signalGate)
             {
                 _exited.TrySetResult();
                 // The main process is gone; nothing of its tree may outlive it (background jobs, daemons).
-                SignalRun(Native.SIGKILL);
+                treeLeft = SignalRun(Native.SIGKILL);
             }
 
             try { _stdin.Dispose(); } catch (IOException) { }
@@ -396,7 +403,8 @@ public sealed class ScriptProcess : IAsyncDisposable
                 await Task.WhenAny(readers, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             }
 
-            await WaitTreeGoneAsync().ConfigureAwait(false);
+            // Nothing left alive cannot fork again, so the common case (the script ran alone) needs no second look.
+            if (treeLeft) await WaitTreeGoneAsync().ConfigureAwait(false);
             await _lifetime.CancelAsync().ConfigureAwait(false);
             await notifier.ConfigureAwait(false);
 
