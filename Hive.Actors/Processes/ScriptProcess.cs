@@ -98,15 +98,12 @@ public sealed class ScriptProcess : IAsyncDisposable
                 throw new ScriptStartException($"the run's working directory '{launch.WorkingDirectory}' already exists");
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(launch.WorkingDirectory)!);
-                Directory.CreateDirectory(launch.WorkingDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                RunDirectories.Create(launch.WorkingDirectory, options.RunAs);
                 createdDirectory = true;
-                if (options.RunAs is { } user && user.Own(launch.WorkingDirectory) is var errno and not 0)
-                    throw new IOException($"chown to {user} failed (errno {errno})");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                if (createdDirectory) TryDeleteDirectory(launch.WorkingDirectory);
+                if (Directory.Exists(launch.WorkingDirectory)) RunDirectories.Remove(launch.WorkingDirectory);
                 throw new ScriptStartException($"cannot create the run's working directory '{launch.WorkingDirectory}': {e.Message}", e);
             }
         }
@@ -150,7 +147,7 @@ public sealed class ScriptProcess : IAsyncDisposable
         }
         catch (IOException e)
         {
-            if (createdDirectory) TryDeleteDirectory(launch.WorkingDirectory);
+            if (createdDirectory) RunDirectories.Remove(launch.WorkingDirectory);
             throw new ScriptStartException($"cannot start {launch.Label}: {e.Message}", e);
         }
 
@@ -424,7 +421,7 @@ public sealed class ScriptProcess : IAsyncDisposable
 
         // Reap the zombie and close the pipes now: a guide drops a finished run without disposing it.
         _process.Dispose();
-        if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) TryDeleteDirectory(_launch.WorkingDirectory);
+        if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) RunDirectories.Remove(_launch.WorkingDirectory);
         Notify(o => o.OnExit(exit));
         _completion.TrySetResult(exit);
     }
@@ -461,18 +458,6 @@ public sealed class ScriptProcess : IAsyncDisposable
         catch (Exception)
         {
             // An observer must not break the runner (documented on IScriptObserver).
-        }
-    }
-
-    private static void TryDeleteDirectory(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: a script may leave read-only folders behind; the work root is cleaned by the node.
         }
     }
 }

@@ -100,6 +100,38 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
+    public async Task A_folder_left_empty_is_recycled_as_a_fresh_private_folder_and_one_left_with_files_is_removed()
+    {
+        _dir.Write("folder.py", """
+            import json, os, stat, sys
+            action = json.loads(sys.argv[1])["action"]
+            st = os.stat(".")
+            print(json.dumps({"inode": st.st_ino, "mode": oct(stat.S_IMODE(st.st_mode)), "empty": os.listdir(".") == []}))
+            os.chmod(".", 0o755)
+            if action.get("litter"):
+                open("left.txt", "w").write("x")
+            """);
+        var catalog = _dir.Catalog();
+        var first = Run.Launch(catalog, "folder", "{}", _dir.Work, taskId: "f1");
+        var second = Run.Launch(catalog, "folder", """{"litter": true}""", _dir.Work, taskId: "f2");
+
+        var (one, _) = await RunToEnd(first);
+        Assert.False(Directory.Exists(first.WorkingDirectory));
+        Assert.Equal(1, RunDirectories.SpareCount(_dir.Work));
+        var (two, _) = await RunToEnd(second);
+
+        using var a = JsonDocument.Parse(one.Final.Lines[0]);
+        using var b = JsonDocument.Parse(two.Final.Lines[0]);
+        Assert.Equal(a.RootElement.GetProperty("inode").GetInt64(), b.RootElement.GetProperty("inode").GetInt64());
+        Assert.Equal("0o700", b.RootElement.GetProperty("mode").GetString());
+        Assert.True(b.RootElement.GetProperty("empty").GetBoolean());
+        Assert.StartsWith(_dir.Work + "/f2-1-", second.WorkingDirectory);
+        Assert.False(Directory.Exists(second.WorkingDirectory));
+        Assert.Equal(0, RunDirectories.SpareCount(_dir.Work));
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(_dir.Work), e => !Path.GetFileName(e).StartsWith(".pycache", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_working_directory_is_kept_when_asked()
     {
         var launch = Run.Launch(_repo, "trivial", "{}", _dir.Work);

@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Hive.Actors.Processes;
+
+/// <summary>
+/// Creates and removes the per-run working folders. Each run gets a fresh folder (its own name, empty, mode 0700, owned
+/// by the script's user), but the empty folder a finished run leaves is kept under a spare name and renamed into place
+/// for a later run instead of being removed and created again. Creating a folder allocates an inode, and ext4 without a
+/// journal (common on cloud VM disks) skips every inode freed in the last minute when it allocates one: at hundreds of
+/// runs a second, mkdir cost more CPU than starting the script (docs/performance.md). A folder the script left files
+/// in, or gave extended attributes (an ACL), is removed as before and never reused.
+/// </summary>
+internal static class RunDirectories
+{
+    private const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const string SparePrefix = ".spare-";
+
+    /// <summary>Spare folders kept per work root; more finished runs than this at once are removed.</summary>
+    internal const int MaxSpares = 256;
+
+    private static readonly ConcurrentDictionary<string, ConcurrentBag<string>> Spares = new(StringComparer.Ordinal);
+    private static long _sequence;
+
+    [DllImport("libc", EntryPoint = "listxattr", SetLastError = true)]
+    private static extern nint SysListXattr([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr list, nint size);
+
+    /// <summary>Creates <paramref name="path"/> (which must not exist) as an empty private folder owned by <paramref name="owner"/>.</summary>
+    /// <exception cref="IOException">It could not be created or given to the owner.</exception>
+    public static void Create(string path, ScriptUser? owner)
+    {
+        var parent = Path.GetDirectoryName(path)!;
+        var spares = SparesOf(parent);
+        var placed = false;
+        while (!placed && spares.TryTake(out var spare))
+        {
+            try
+            {
+                Directory.Move(spare, path);
+                placed = true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                TryDelete(spare);
+            }
+        }
+
+        if (placed)
+        {
+            File.SetUnixFileMode(path, PrivateMode);
+        }
+        else
+        {
+            Directory.CreateDirectory(parent);
+            Directory.CreateDirectory(path, PrivateMode);
+        }
+
+        if (owner is not null && owner.Own(path) is var errno and not 0)
+            throw new IOException($"chown to {owner} failed (errno {errno})");
+    }
+
+    /// <summary>Removes a run's folder, keeping it as a spare when the run left it empty. Best effort: never throws.</summary>
+    public static void Remove(string path)
+    {
+        try
+        {
+            var parent = Path.GetDirectoryName(path)!;
+            var spares = SparesOf(parent);
+            if (spares.Count < MaxSpares && IsEmptyAndPlain(path))
+            {
+                var spare = Path.Combine(parent, SparePrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" +
+                                                 Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture));
+                Directory.Move(path, spare);
+                spares.Add(spare);
+                return;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Fall back to removing it.
+        }
+
+        TryDelete(path);
+    }
+
+    /// <summary>The spare folders this process keeps under <paramref name="parent"/> (for tests and diagnostics).</summary>
+    internal static int SpareCount(string parent) => Spares.TryGetValue(parent, out var bag) ? bag.Count : 0;
+
+    private static ConcurrentBag<string> SparesOf(string parent) =>
+        Spares.TryGetValue(parent, out var bag) ? bag : Spares.GetOrAdd(parent, p =>
+        {
+            RemoveSparesOfDeadNodes(p);
+            return [];
+        });
+
+    /// <summary>Spares are named after the node's pid: those of a node that is gone (killed, or stopped) are removed.</summary>
+    private static void RemoveSparesOfDeadNodes(string parent)
+    {
+        try
+        {
+            if (!Directory.Exists(parent)) return;
+            foreach (var dir in Directory.EnumerateDirectories(parent, SparePrefix + "*"))
+            {
+                var name = Path.GetFileName(dir.AsSpan())[SparePrefix.Length..];
+                var dash = name.IndexOf('-');
+                if (dash > 0 && int.TryParse(name[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) &&
+                    pid != Environment.ProcessId && Native.Kill(pid, 0) == Native.ESRCH)
+                    TryDelete(dir);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: leftovers are empty folders.
+        }
+    }
+
+    private static bool IsEmptyAndPlain(string path)
+    {
+        using (var entries = Directory.EnumerateFileSystemEntries(path).GetEnumerator())
+            if (entries.MoveNext()) return false;
+        // No extended attributes (ACLs included); a file system without them reports ENOTSUP, which is fine.
+        var size = SysListXattr(path, IntPtr.Zero, 0);
+        return size == 0 || (size < 0 && Marshal.GetLastPInvokeError() == EOPNOTSUPP);
+    }
+
+    private const int EOPNOTSUPP = 95;
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a script may leave read-only folders behind; the work root is cleaned by the node.
+        }
+    }
+}
