@@ -58,6 +58,14 @@ public static class HiveHostingExtensions
             : settings.Seeds.Select(SeedAddress).ToArray();
 
         return builder
+            // Akka's own log events go to the node's Microsoft.Extensions.Logging providers (console, JSON, hive.log file)
+            // instead of Akka's synchronous stdout logger, which wrote each line from the actor's thread.
+            .ConfigureLoggers(loggers =>
+            {
+                loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                loggers.ClearLoggers();
+                loggers.AddLoggerFactory();
+            })
             .AddHocon(Serialization, HoconAddMode.Prepend)
             .AddHocon($"akka.coordinated-shutdown.phases.service-unbind.timeout = {(int)(settings.DrainTimeout + settings.StopGrace).TotalSeconds + 30}s", HoconAddMode.Prepend)
             .WithRemoting(new RemoteOptions { HostName = settings.ClusterHostname, Port = settings.ClusterPort })
