@@ -17,7 +17,7 @@ namespace Hive.Actors.Entities;
 /// attempts, cancel flag, result and its delivery. Side effects (requeue, result delivery, retry timer,
 /// index upkeep) are derived from the state, so they resume after a crash or a move to another node.
 /// </summary>
-public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
+public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
 {
     private const int SnapshotEvery = 50;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -39,46 +39,68 @@ public sealed class TaskEntityActor : ReceivePersistentActor, IWithTimers
         _selfUid = MemberUid(Cluster.Get(Context.System).SelfUniqueAddress);
         _state = TaskEntityState.Empty(taskId);
         PersistenceId = "task-" + taskId;
+    }
 
-        Recover<IHiveMessage>(evt =>
+    // Plain switches instead of ReceivePersistentActor's Recover<T>/Command<T>: one entity is created per task, and
+    // building its typed handler table cost more than the handlers themselves on the claim path.
+    protected override void OnRecover(object message)
+    {
+        switch (message)
         {
-            // Events replayed after a truncated history are kept to be applied again on top of the snapshot.
-            if (_replayFrom == 0) _replayFrom = LastSequenceNr;
-            if (_replayFrom > 1) (_replayedAfterTruncation ??= []).Add((LastSequenceNr, evt));
-            _state = _state.Apply(evt);
-        });
-        Recover<RecoveryCompleted>(_ =>
-        {
-            if (LastSequenceNr > 0 && _replayFrom != 1)
-            {
-                LoadTruncatedHistory();
-                return;
-            }
-            RunSideEffects();
-            PassivateWhenDone();
-        });
+            case IHiveMessage evt:
+                // Events replayed after a truncated history are kept to be applied again on top of the snapshot.
+                if (_replayFrom == 0) _replayFrom = LastSequenceNr;
+                if (_replayFrom > 1) (_replayedAfterTruncation ??= []).Add((LastSequenceNr, evt));
+                _state = _state.Apply(evt);
+                break;
+            case RecoveryCompleted:
+                if (LastSequenceNr > 0 && _replayFrom != 1)
+                {
+                    LoadTruncatedHistory();
+                    return;
+                }
+                RunSideEffects();
+                PassivateWhenDone();
+                break;
+        }
+    }
 
-        Command<Claim>(HandleClaim);
-        Command<ReportEnd>(HandleReportEnd);
-        Command<Cancel>(HandleCancel);
-        Command<Release>(HandleRelease);
-        Command<Wake>(_ => { _indexKnown = false; SyncIndex(); RunSideEffects(); });
-        Command<GetState>(_ => Sender.Tell(new StateReply(_state.TaskId, _state.Phase.ToString(), _state.Result?.State,
-            _state.Attempt, _state.Epoch, _state.Owner?.Node, _state.Cancelled)));
-        Command<RetryDue>(_ => OnRetryDue());
-        Command<RequeueDone>(done => { _publishing = false; if (done.Error is null) PersistAndApply(new RequeuePublished()); else Retry(done.Error, "requeue"); });
-        Command<DeliveryDone>(done =>
+    protected override void OnCommand(object message)
+    {
+        switch (message)
         {
-            _delivering = false;
-            if (done.Error is null) PersistAndApply(new ResultDelivered(), PassivateWhenDone);
-            else Retry(done.Error, "result delivery");
-        });
-        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance)));
-        Command<SideEffectTick>(_ => RunSideEffects());
-        Command<SaveSnapshotSuccess>(s => DeleteMessages(s.Metadata.SequenceNr));
-        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Task {TaskId}: snapshot failed", _state.TaskId));
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(f => _log.Warning(f.Cause, "Task {TaskId}: deleting old events failed", _state.TaskId));
+            case Claim claim: HandleClaim(claim); break;
+            case ReportEnd report: HandleReportEnd(report); break;
+            case Cancel cancel: HandleCancel(cancel); break;
+            case Release release: HandleRelease(release); break;
+            case Wake:
+                _indexKnown = false;
+                SyncIndex();
+                RunSideEffects();
+                break;
+            case GetState:
+                Sender.Tell(new StateReply(_state.TaskId, _state.Phase.ToString(), _state.Result?.State,
+                    _state.Attempt, _state.Epoch, _state.Owner?.Node, _state.Cancelled));
+                break;
+            case RetryDue: OnRetryDue(); break;
+            case RequeueDone done:
+                _publishing = false;
+                if (done.Error is null) PersistAndApply(new RequeuePublished());
+                else Retry(done.Error, "requeue");
+                break;
+            case DeliveryDone done:
+                _delivering = false;
+                if (done.Error is null) PersistAndApply(new ResultDelivered(), PassivateWhenDone);
+                else Retry(done.Error, "result delivery");
+                break;
+            case ReceiveTimeout: Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance)); break;
+            case SideEffectTick: RunSideEffects(); break;
+            case SaveSnapshotSuccess saved: DeleteMessages(saved.Metadata.SequenceNr); break;
+            case SaveSnapshotFailure failed: _log.Warning(failed.Cause, "Task {TaskId}: snapshot failed", _state.TaskId); break;
+            case DeleteMessagesSuccess: break;
+            case DeleteMessagesFailure failed: _log.Warning(failed.Cause, "Task {TaskId}: deleting old events failed", _state.TaskId); break;
+            default: Unhandled(message); break;
+        }
     }
 
     public override string PersistenceId { get; }

@@ -18,7 +18,7 @@ namespace Hive.Actors.Guides;
 /// obeys stop / pause / resume / message, runs loops, and reports the end to the entity until it is recorded.
 /// Never blocks: the process is watched by <see cref="ScriptProcess"/> and its events arrive as messages.
 /// </summary>
-public sealed class GuideActor : ReceiveActor, IWithTimers
+public sealed class GuideActor : UntypedActor, IWithTimers
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     private const int MaxClaimAttempts = 6;
@@ -43,23 +43,34 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         _entities = entities;
         _status = statusWriter;
         _owner = new ClaimOwner(services.Settings.NodeName, TaskEntityActor.MemberUid(Cluster.Get(Context.System).SelfUniqueAddress), Self.Path.ToStringWithoutAddress());
-        Idle();
+        EnterIdle();
     }
+
+    // The states are plain switches (Become with a method) rather than ReceiveActor's Receive<T> tables: a guide changes
+    // state four times per task, and ReceiveActor rebuilt a typed handler table at each change.
+    protected override void OnReceive(object message) => Idle(message);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string guideId, HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
         ActorFactory.Props(() => new GuideActor(guideId, services, catalog, entities, statusWriter));
 
-    private void Idle()
+    private void EnterIdle()
     {
         _job = null;
         Publish(GuideState.Idle);
-        Receive<GuideCommands.Run>(run => Claim(run.Delivery));
-        Receive<GuideCommands.Control>(_ => { });
-        Receive<GuideCommands.HandBack>(_ => { });
-        Receive<ReportEndAfterRestart>(r => BeginReport(r.Job, r.Result, EndKind.Retryable));
-        ReceiveCrash();
+        Become(Idle);
+    }
+
+    private void Idle(object message)
+    {
+        switch (message)
+        {
+            case GuideCommands.Run run: Claim(run.Delivery); break;
+            case GuideCommands.Control or GuideCommands.HandBack: break;
+            case ReportEndAfterRestart r: BeginReport(r.Job, r.Result, EndKind.Retryable); break;
+            default: Common(message); break;
+        }
     }
 
     private void Claim(TaskDelivery delivery)
@@ -93,44 +104,46 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         return true;
     }
 
-    private void Claiming()
+    private void Claiming(object message)
     {
-        Receive<ClaimGranted>(granted =>
+        switch (message)
         {
-            var job = _job! with { Attempt = granted.Attempt, Epoch = granted.Epoch };
-            _job = job;
-            AckDelivery(job.Delivery, ack: true);
-            if (job.StoppedBy is { } by)
-                Finish(TaskEnd.Stopped(by), Array.Empty<string>(), null, EndKind.Final);
-            else
-                StartRun();
-        });
-        Receive<ClaimRefused>(refused =>
-        {
-            _log.Info("Task {TaskId}: not run here: {Reason}", refused.TaskId, refused.Reason);
-            AckDelivery(_job!.Delivery, ack: true);
-            BecomeIdle();
-        });
-        Receive<ClaimFailed>(failed =>
-        {
-            if (RetryClaim(failed.Error)) return;
-            _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Error.GetBaseException().Message);
-            AckDelivery(_job.Delivery, ack: false);
-            BecomeIdle();
-        });
-        Receive<Status.Failure>(failed =>
-        {
-            if (RetryClaim(failed.Cause)) return;
-            _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, failed.Cause.GetBaseException().Message);
-            AckDelivery(_job.Delivery, ack: false);
-            BecomeIdle();
-        });
-        Receive<GuideCommands.Control>(c =>
-        {
-            // A stop that arrives while the claim is in flight is applied as soon as the claim is granted.
-            if (c.Command.Action == ControlAction.Stop) _job = _job! with { StoppedBy = c.Command.By ?? "control message" };
-        });
-        ReceiveCrash();
+            case ClaimGranted granted:
+                var job = _job! with { Attempt = granted.Attempt, Epoch = granted.Epoch };
+                _job = job;
+                AckDelivery(job.Delivery, ack: true);
+                if (job.StoppedBy is { } by)
+                    Finish(TaskEnd.Stopped(by), Array.Empty<string>(), null, EndKind.Final);
+                else
+                    StartRun();
+                break;
+            case ClaimRefused refused:
+                _log.Info("Task {TaskId}: not run here: {Reason}", refused.TaskId, refused.Reason);
+                AckDelivery(_job!.Delivery, ack: true);
+                BecomeIdle();
+                break;
+            case ClaimFailed failed:
+                OnClaimFailed(failed.Error);
+                break;
+            case Status.Failure failed:
+                OnClaimFailed(failed.Cause);
+                break;
+            case GuideCommands.Control c:
+                // A stop that arrives while the claim is in flight is applied as soon as the claim is granted.
+                if (c.Command.Action == ControlAction.Stop) _job = _job! with { StoppedBy = c.Command.By ?? "control message" };
+                break;
+            default:
+                Common(message);
+                break;
+        }
+    }
+
+    private void OnClaimFailed(Exception error)
+    {
+        if (RetryClaim(error)) return;
+        _log.Warning("Task {TaskId}: claim failed, requeueing the delivery: {Error}", _job!.Delivery.Spec.TaskId, error.GetBaseException().Message);
+        AckDelivery(_job.Delivery, ack: false);
+        BecomeIdle();
     }
 
     private void StartRun()
@@ -194,24 +207,33 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         return ScriptLaunch.ForScript(script, spec.TaskId, attempt, spec.Args, _services.Settings.WorkDir);
     }
 
-    private void Running()
+    private void Running(object message)
     {
-        Receive<RunSnapshot>(s => s.Seq == _runSeq, s =>
+        switch (message)
         {
-            _job = _job! with { Last = s.Snapshot };
-            WriteStatus(s.Snapshot.Paused ? TaskState.Paused : TaskState.Running, null, null);
-        });
-        Receive<RunExited>(e => e.Seq == _runSeq, e => OnRunExited(e.Exit));
-        Receive<RunSnapshot>(_ => { });
-        Receive<RunExited>(_ => { });
-        Receive<GuideCommands.Control>(c => OnControl(c.Command));
-        Receive<GuideCommands.HandBack>(_ =>
-        {
-            _job = _job! with { HandingBack = true };
-            _process?.StopAsync(_services.Settings.StopGrace);
-        });
-        Receive<NextRun>(_ => StartRun());
-        ReceiveCrash();
+            case RunSnapshot s when s.Seq == _runSeq:
+                _job = _job! with { Last = s.Snapshot };
+                WriteStatus(s.Snapshot.Paused ? TaskState.Paused : TaskState.Running, null, null);
+                break;
+            case RunExited e when e.Seq == _runSeq:
+                OnRunExited(e.Exit);
+                break;
+            case RunSnapshot or RunExited:
+                break;
+            case GuideCommands.Control c:
+                OnControl(c.Command);
+                break;
+            case GuideCommands.HandBack:
+                _job = _job! with { HandingBack = true };
+                _process?.StopAsync(_services.Settings.StopGrace);
+                break;
+            case NextRun:
+                StartRun();
+                break;
+            default:
+                Common(message);
+                break;
+        }
     }
 
     private void OnControl(ControlCommand command)
@@ -320,7 +342,7 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         if (kind != EndKind.HandBack) HiveMetrics.AttemptEnded(result.State, final: !willRetry, result.Script, result.EndedAt - result.StartedAt);
         var shown = kind == EndKind.HandBack ? TaskState.Queued : willRetry ? TaskState.Queued : result.State;
         WriteFinalStatus(job, result, shown, kind == EndKind.HandBack ? "handed-back" : "finished");
-        Become(() => Reporting(job, result, kind));
+        Become(message => Reporting(message, job, result, kind));
         Publish(GuideState.Reporting);
         SendReport(job, result, kind);
     }
@@ -329,44 +351,57 @@ public sealed class GuideActor : ReceiveActor, IWithTimers
         _entities.Ask<object>(new TaskEntityCommands.ReportEnd(result.TaskId, job.Epoch, result, kind), AskTimeout)
             .PipeTo(Self, failure: e => new ReportFailed(e));
 
-    private void Reporting(Job job, TaskResult result, EndKind kind)
+    private void Reporting(object message, Job job, TaskResult result, EndKind kind)
     {
-        Receive<EndRecorded>(_ => BecomeIdle());
-        Receive<EndRefused>(refused =>
+        switch (message)
         {
-            _log.Warning("Task {TaskId}: the entity refused this end ({Reason}); another owner has the task", result.TaskId, refused.Reason);
-            BecomeIdle();
-        });
-        Receive<ReportFailed>(failed =>
-        {
-            _log.Warning("Task {TaskId}: recording the end failed, retrying in 2 s: {Error}", result.TaskId, failed.Error.GetBaseException().Message);
-            Timers.StartSingleTimer("report", RetryReport.Instance, TimeSpan.FromSeconds(2));
-        });
-        Receive<Status.Failure>(failed =>
-        {
-            _log.Warning("Task {TaskId}: recording the end failed, retrying in 2 s: {Error}", result.TaskId, failed.Cause.GetBaseException().Message);
-            Timers.StartSingleTimer("report", RetryReport.Instance, TimeSpan.FromSeconds(2));
-        });
-        Receive<RetryReport>(_ => SendReport(job, result, kind));
-        Receive<GuideCommands.Control>(_ => { });
-        Receive<GuideCommands.HandBack>(_ => { });
-        Receive<RunSnapshot>(_ => { });
-        Receive<RunExited>(_ => { });
-        ReceiveCrash();
+            case EndRecorded:
+                BecomeIdle();
+                break;
+            case EndRefused refused:
+                _log.Warning("Task {TaskId}: the entity refused this end ({Reason}); another owner has the task", result.TaskId, refused.Reason);
+                BecomeIdle();
+                break;
+            case ReportFailed failed:
+                RetryReportLater(result, failed.Error);
+                break;
+            case Status.Failure failed:
+                RetryReportLater(result, failed.Cause);
+                break;
+            case RetryReport:
+                SendReport(job, result, kind);
+                break;
+            case GuideCommands.Control or GuideCommands.HandBack or RunSnapshot or RunExited:
+                break;
+            default:
+                Common(message);
+                break;
+        }
+    }
+
+    private void RetryReportLater(TaskResult result, Exception error)
+    {
+        _log.Warning("Task {TaskId}: recording the end failed, retrying in 2 s: {Error}", result.TaskId, error.GetBaseException().Message);
+        Timers.StartSingleTimer("report", RetryReport.Instance, TimeSpan.FromSeconds(2));
     }
 
     private void BecomeIdle()
     {
         _process = null;
-        Become(Idle);
+        EnterIdle();
         Context.Parent.Tell(new GuideFree(_guideId));
     }
 
-    private void ReceiveCrash() => Receive<GuideCommands.Crash>(_ =>
+    /// <summary>What every state handles the same way: the fault-injection crash (tests only), else unhandled.</summary>
+    private void Common(object message)
     {
-        if (!_services.Settings.AllowFaultInjection) return;
-        throw new InjectedGuideFault();
-    });
+        if (message is not GuideCommands.Crash)
+        {
+            Unhandled(message);
+            return;
+        }
+        if (_services.Settings.AllowFaultInjection) throw new InjectedGuideFault();
+    }
 
     private void AckDelivery(TaskDelivery delivery, bool ack)
     {
