@@ -30,6 +30,7 @@ internal static class RunDirectories
     /// <exception cref="IOException">It could not be created or given to the owner.</exception>
     public static void Create(string path, ScriptUser? owner)
     {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Hive runs scripts on Linux only");
         var parent = Path.GetDirectoryName(path)!;
         var spares = SparesOf(parent);
         var placed = false;
