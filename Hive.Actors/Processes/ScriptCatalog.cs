@@ -24,6 +24,15 @@ public sealed partial class ScriptCatalog
     private static partial Regex NamePattern();
 
     private readonly ConcurrentDictionary<string, (long Size, DateTime Modified, byte[] Hash)> _hashes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long At, ScriptResolution Resolution)> _recent = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How long a successful resolution is reused. Resolving reads the folder (a dozen stat and readlink calls); a task
+    /// is resolved when it arrives and again when its guide starts it, and a burst of tasks of one script would resolve
+    /// it thousands of times a second. Failures are never reused, so a script dropped in is seen at once; a script
+    /// removed or edited is seen within this time.
+    /// </summary>
+    public static readonly TimeSpan ReuseResolutionFor = TimeSpan.FromMilliseconds(100);
 
     public ScriptCatalog(ScriptCatalogSettings settings)
     {
@@ -55,6 +64,16 @@ public sealed partial class ScriptCatalog
     public ScriptResolution Resolve(string? name)
     {
         if (ValidateName(name) is { } invalid) return ScriptResolution.Failed(invalid);
+        var now = Environment.TickCount64;
+        if (_recent.TryGetValue(name!, out var recent) && now - recent.At < ReuseResolutionFor.TotalMilliseconds) return recent.Resolution;
+        var resolution = ResolveNow(name!);
+        if (resolution.IsResolved) _recent[name!] = (now, resolution);
+        else _recent.TryRemove(name!, out _);
+        return resolution;
+    }
+
+    private ScriptResolution ResolveNow(string? name)
+    {
 
         var tasksReal = Native.RealPath(Settings.TasksDirectory);
         if (tasksReal is null || !Directory.Exists(tasksReal))

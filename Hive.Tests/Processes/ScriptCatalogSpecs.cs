@@ -173,7 +173,7 @@ public sealed class ScriptCatalogSpecs : IDisposable
     }
 
     [Fact]
-    public void Editing_a_script_changes_its_content_hash()
+    public async Task Editing_a_script_changes_its_content_hash_once_the_last_resolution_is_older_than_the_reuse_window()
     {
         var path = _dir.Write("job.sh", "echo 1");
         var catalog = _dir.Catalog();
@@ -181,8 +181,37 @@ public sealed class ScriptCatalogSpecs : IDisposable
         Assert.Equal(first, catalog.Resolve("job").Script!.ContentHash);
 
         File.WriteAllText(path, "echo 2 # longer");
+        await Task.Delay(ScriptCatalog.ReuseResolutionFor * 2, TestContext.Current.CancellationToken);
 
         Assert.NotEqual(first, catalog.Resolve("job").Script!.ContentHash);
+    }
+
+    [Fact]
+    public void A_failed_resolution_is_never_reused_so_a_script_dropped_in_resolves_at_once()
+    {
+        var catalog = _dir.Catalog();
+        Assert.False(catalog.Resolve("late").IsResolved);
+
+        _dir.Write("late.sh", "echo here");
+
+        Assert.True(catalog.Resolve("late").IsResolved);
+    }
+
+    [Fact]
+    public void A_resolution_is_reused_within_the_window_and_read_again_after_it()
+    {
+        var path = _dir.Write("gone.sh", "echo 1");
+        var catalog = _dir.Catalog();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var resolved = catalog.Resolve("gone");
+        Assert.True(resolved.IsResolved);
+
+        File.Delete(path);
+
+        var again = catalog.Resolve("gone");
+        if (clock.Elapsed < ScriptCatalog.ReuseResolutionFor) Assert.Same(resolved, again);
+        Thread.Sleep(ScriptCatalog.ReuseResolutionFor * 2);
+        Assert.False(catalog.Resolve("gone").IsResolved);
     }
 
     [Fact]
