@@ -9,8 +9,9 @@ namespace Hive.Actors.Processes;
 /// <c>name.js</c> (or another configured extension), or an executable <c>name</c>. The name is checked before the
 /// file system is touched, and the file's canonical path (every symlink followed) must stay inside the
 /// canonical tasks folder, so neither <c>../x</c> nor a symlink pointing elsewhere can run a file from outside.
-/// Thread-safe; the folder is read on every call (scripts may be dropped in while the node runs), file hashes are
-/// cached by path, size and modification time.
+/// Thread-safe; the folder is read again whenever the last successful resolution of a name is older than
+/// <see cref="ReuseResolutionFor"/> or failed (scripts may be dropped in while the node runs); file hashes are cached
+/// by path, size and modification time.
 /// </summary>
 public sealed partial class ScriptCatalog
 {
