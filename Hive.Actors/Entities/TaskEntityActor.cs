@@ -93,7 +93,6 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
                 if (done.Error is null) PersistAndApply(new ResultDelivered(), PassivateWhenDone);
                 else Retry(done.Error, "result delivery");
                 break;
-            case ReceiveTimeout: Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance)); break;
             case SideEffectTick: RunSideEffects(); break;
             case SaveSnapshotSuccess saved: DeleteMessages(saved.Metadata.SequenceNr); break;
             case SaveSnapshotFailure failed: _log.Warning(failed.Cause, "Task {TaskId}: snapshot failed", _state.TaskId); break;
@@ -308,16 +307,14 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// A task that ended and whose result was delivered owes nothing more: leave memory soon (sharding passivation)
-    /// instead of after the idle default, so a node draining a deep queue does not hold every finished task.
-    /// A later message (a duplicate delivery, a status query) recovers it from the journal.
+    /// A task that ended and whose result was delivered owes nothing more: leave memory at once (sharding passivation;
+    /// the shard buffers what arrives meanwhile) instead of after the idle default, so a node draining a deep queue
+    /// holds only its running tasks. A later message (a duplicate delivery, a status query) recovers it from the journal.
     /// </summary>
     private void PassivateWhenDone()
     {
-        if (_state is { Phase: TaskPhase.Finished, ResultDelivered: true }) SetReceiveTimeout(FinishedLinger);
+        if (_state is { Phase: TaskPhase.Finished, ResultDelivered: true }) Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(PoisonPill.Instance));
     }
-
-    private static readonly TimeSpan FinishedLinger = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Starts whatever the state still owes the world; each is idempotent and retried.</summary>
     private void RunSideEffects()
