@@ -353,6 +353,30 @@ public static class ProcessProbe
     public static Task WaitStateAsync(char state, TimeSpan timeout, params int[] pids) =>
         WaitAsync(timeout, pids, p => State(p) == state, $"to be in state {state}");
 
+    /// <summary>
+    /// Stopped (T), or waiting in the kernel (D) on a child that is stopped: dash starts commands with vfork, and a
+    /// group SIGSTOP that lands between the child's vfork and its exec stops the child there, leaving the shell in its
+    /// vfork wait (shown as D) until the child is continued. Either way the process runs nothing.
+    /// </summary>
+    public static bool IsFrozen(int pid) =>
+        State(pid) switch
+        {
+            'T' => true,
+            'D' => ChildrenOf(pid).Any(child => State(child) == 'T'),
+            _ => false,
+        };
+
+    public static Task WaitFrozenAsync(TimeSpan timeout, params int[] pids) =>
+        WaitAsync(timeout, pids, IsFrozen, "to be stopped (T, or D on a stopped vfork child)");
+
+    private static IEnumerable<int> ChildrenOf(int pid)
+    {
+        string text;
+        try { text = File.ReadAllText($"/proc/{pid}/task/{pid}/children"); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException) { return []; }
+        return text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(c => int.Parse(c, CultureInfo.InvariantCulture));
+    }
+
     public static Task WaitNotStateAsync(char state, TimeSpan timeout, params int[] pids) =>
         WaitAsync(timeout, pids, p => IsAlive(p) && State(p) != state, $"to be alive and not in state {state}");
 

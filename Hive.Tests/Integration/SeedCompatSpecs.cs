@@ -138,12 +138,12 @@ public sealed class SeedCompatSpecs : IClassFixture<BrokersFixture>, IAsyncLifet
 
         await SeedControlAsync(id, "pause");
         var paused = await _bus.WaitForStatusAsync(id, s => s.State == TaskState.Paused, Wait);
-        // SIGSTOP takes effect when the process next leaves the kernel (it may be in 'D' for an instant).
-        await ProcessProbe.WaitStateAsync('T', TimeSpan.FromSeconds(5), leader);
+        // SIGSTOP takes effect when the process next leaves the kernel; a shell caught in a vfork stays in D (see IsFrozen).
+        await ProcessProbe.WaitFrozenAsync(TimeSpan.FromSeconds(5), leader);
         await Task.Delay(TimeSpan.FromSeconds(1));
         var stillPaused = await _bus.StatusAsync(id);
         Assert.Equal(TaskState.Paused, stillPaused!.State);
-        Assert.Equal('T', ProcFs.State(leader));
+        Assert.True(ProcessProbe.IsFrozen(leader), $"the paused command is in state {ProcFs.State(leader)}");
         var frozenAt = stillPaused.TotalLines;
         await Task.Delay(TimeSpan.FromMilliseconds(700));
         Assert.Equal(frozenAt, (await _bus.StatusAsync(id))!.TotalLines);
