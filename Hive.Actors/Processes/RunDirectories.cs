@@ -61,14 +61,17 @@ internal static class RunDirectories
             throw new IOException($"chown to {owner} failed (errno {errno})");
     }
 
-    /// <summary>Removes a run's folder, keeping it as a spare when the run left it empty. Best effort: never throws.</summary>
-    public static void Remove(string path)
+    /// <summary>
+    /// Removes a run's folder, keeping it as a spare when the run left it empty and <paramref name="mayReuse"/> (no process
+    /// of the run can still be using it). Best effort: never throws.
+    /// </summary>
+    public static void Remove(string path, bool mayReuse)
     {
         try
         {
             var parent = Path.GetDirectoryName(path)!;
             var spares = SparesOf(parent);
-            if (spares.Count < MaxSpares && IsEmptyAndPlain(path))
+            if (mayReuse && spares.Count < MaxSpares && IsEmptyAndPlain(path))
             {
                 var spare = Path.Combine(parent, SparePrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" +
                                                  Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture));

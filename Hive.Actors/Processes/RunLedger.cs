@@ -210,19 +210,8 @@ public sealed class RunLedger
     }
 
     /// <summary>Field 22 of <c>/proc/&lt;pid&gt;/stat</c> (start time in clock ticks since boot); null when the process is gone.</summary>
-    public static ulong? ReadStartTime(int pid)
-    {
-        if (ProcFile.ReadText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat") is not { } stat) return null;
-
-        // "pid (comm) state ppid …": comm may hold spaces and parentheses, so count fields after the last ')'.
-        // After it come fields 3 (state) … 52; the start time is field 22, the 20th after the ')'.
-        var close = stat.LastIndexOf(')');
-        if (close < 0) return null;
-        var fields = stat.AsSpan(close + 1).Trim();
-        Span<Range> parts = stackalloc Range[21];
-        if (fields.Split(parts, ' ', StringSplitOptions.RemoveEmptyEntries) < 20) return null;
-        return ulong.TryParse(fields[parts[19]], NumberStyles.None, CultureInfo.InvariantCulture, out var start) ? start : null;
-    }
+    public static ulong? ReadStartTime(int pid) =>
+        ProcessTree.Read(pid) is { StartTime: var start } && start != ulong.MaxValue ? start : null;
 
     private static byte[] Encode(string line) => Encoding.UTF8.GetBytes(line + "\n");
 

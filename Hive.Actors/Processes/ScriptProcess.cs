@@ -103,7 +103,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                if (Directory.Exists(launch.WorkingDirectory)) RunDirectories.Remove(launch.WorkingDirectory);
+                if (Directory.Exists(launch.WorkingDirectory)) RunDirectories.Remove(launch.WorkingDirectory, mayReuse: true);
                 throw new ScriptStartException($"cannot create the run's working directory '{launch.WorkingDirectory}': {e.Message}", e);
             }
         }
@@ -147,7 +147,7 @@ public sealed class ScriptProcess : IAsyncDisposable
         }
         catch (IOException e)
         {
-            if (createdDirectory) RunDirectories.Remove(launch.WorkingDirectory);
+            if (createdDirectory) RunDirectories.Remove(launch.WorkingDirectory, mayReuse: true);
             throw new ScriptStartException($"cannot start {launch.Label}: {e.Message}", e);
         }
 
@@ -378,6 +378,7 @@ public sealed class ScriptProcess : IAsyncDisposable
     private async Task RunAsync(Task stdout, Task stderr, Task notifier)
     {
         ScriptExit exit;
+        var treeGone = false;
         try
         {
             var exitCode = await _process.Exited.ConfigureAwait(false);
@@ -401,7 +402,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             }
 
             // Nothing left alive cannot fork again, so the common case (the script ran alone) needs no second look.
-            if (treeLeft) await WaitTreeGoneAsync().ConfigureAwait(false);
+            treeGone = !treeLeft || await WaitTreeGoneAsync().ConfigureAwait(false);
             await _lifetime.CancelAsync().ConfigureAwait(false);
             await notifier.ConfigureAwait(false);
 
@@ -421,12 +422,14 @@ public sealed class ScriptProcess : IAsyncDisposable
 
         // Reap the zombie and close the pipes now: a guide drops a finished run without disposing it.
         _process.Dispose();
-        if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) RunDirectories.Remove(_launch.WorkingDirectory);
+        // A folder that a surviving process may still use is never handed to another run.
+        if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) RunDirectories.Remove(_launch.WorkingDirectory, mayReuse: treeGone);
         Notify(o => o.OnExit(exit));
         _completion.TrySetResult(exit);
     }
 
-    private async Task WaitTreeGoneAsync()
+    /// <summary>Kills what is left of the run until /proc shows none of it; false when some of it outlived the wait (or /proc could not be read).</summary>
+    private async Task<bool> WaitTreeGoneAsync()
     {
         var deadline = DateTime.UtcNow + TreeGoneWait;
         var delay = TimeSpan.FromMilliseconds(5);
@@ -439,10 +442,11 @@ public sealed class ScriptProcess : IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                return;
+                return false;
             }
 
-            if (left.Count == 0 || DateTime.UtcNow > deadline) return;
+            if (left.Count == 0) return true;
+            if (DateTime.UtcNow > deadline) return false;
             foreach (var p in left) Native.Kill(p.Pid, Native.SIGKILL);
             await Task.Delay(delay).ConfigureAwait(false);
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 100));

@@ -132,6 +132,23 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
+    public void An_empty_folder_that_a_surviving_process_may_still_use_is_removed_not_recycled()
+    {
+        var kept = Path.Combine(_dir.Work, "kept-1-a");
+        var doubtful = Path.Combine(_dir.Work, "doubtful-1-b");
+        RunDirectories.Create(kept, owner: null);
+        RunDirectories.Create(doubtful, owner: null);
+
+        RunDirectories.Remove(doubtful, mayReuse: false);
+        Assert.False(Directory.Exists(doubtful));
+        Assert.Equal(0, RunDirectories.SpareCount(_dir.Work));
+
+        RunDirectories.Remove(kept, mayReuse: true);
+        Assert.False(Directory.Exists(kept));
+        Assert.Equal(1, RunDirectories.SpareCount(_dir.Work));
+    }
+
+    [Fact]
     public async Task The_working_directory_is_kept_when_asked()
     {
         var launch = Run.Launch(_repo, "trivial", "{}", _dir.Work);
