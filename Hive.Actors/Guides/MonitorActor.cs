@@ -24,6 +24,7 @@ namespace Hive.Actors.Guides;
 /// </summary>
 public sealed class MonitorActor : ReceiveActor, IWithTimers
 {
+    private const string IdleTrimTimer = "idle-trim";
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HiveServices _services;
     private readonly IActorRef _entities;
@@ -66,6 +67,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<Drain>(StartDrain);
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
+        Receive<TrimIdleMemory>(_ => TrimMemory());
         Receive<GuideCommands.Crash>(_ =>
         {
             foreach (var status in _statuses.Values.Where(s => s.TaskId is not null)) _guides[status.GuideId].Tell(GuideCommands.Crash.Instance);
@@ -84,6 +86,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         Context.ActorOf(ResourceGateActor.Props(_services.Settings.Admission), "admission");
         Timers.StartPeriodicTimer("heartbeat", Heartbeat.Instance, TimeSpan.Zero, _services.Settings.HeartbeatInterval);
+        ScheduleIdleTrim();
     }
 
     protected override void PostStop()
@@ -162,6 +165,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void Dispatch(string guideId, TaskDelivery delivery, IActorRef stream)
     {
         _free.Remove(guideId);
+        Timers.Cancel(IdleTrimTimer);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
         OfferDemand(stream);
@@ -179,6 +183,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnGuideFree(string guideId)
     {
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
+        if (_free.Count == _guides.Count) ScheduleIdleTrim();
         PublishCapacity();
         if (DispatchHeld()) return;
         if (_pendingAck is { } pending && !_draining && _admission.Open)
@@ -187,6 +192,26 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             pending.Tell(StreamAck.Instance);
         }
         if (_draining && _free.Count == _guides.Count) CompleteDrain();
+    }
+
+    /// <summary>Once after start and once after each last running task: no timer runs while the node stays idle.</summary>
+    private void ScheduleIdleTrim()
+    {
+        if (_services.Settings.IdleTrimAfter > TimeSpan.Zero)
+            Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.Instance, _services.Settings.IdleTrimAfter);
+    }
+
+    private void TrimMemory()
+    {
+        var log = _log;
+        var idleFor = _services.Settings.IdleTrimAfter;
+        Task.Run(() =>
+        {
+            var before = Environment.WorkingSet;
+            IdleMemory.Trim();
+            log.Info("No task for {IdleFor}: unused memory handed back to the system, resident {Before} -> {After} MB",
+                idleFor, before >> 20, Environment.WorkingSet >> 20);
+        });
     }
 
     private void OnControl(ControlCommand command)
@@ -342,6 +367,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         public static readonly Heartbeat Instance = new();
         private Heartbeat() { }
+    }
+
+    private sealed class TrimIdleMemory : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+    {
+        public static readonly TrimIdleMemory Instance = new();
+        private TrimIdleMemory() { }
     }
 
     private sealed class DrainDeadline

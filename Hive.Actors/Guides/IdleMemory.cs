@@ -1,0 +1,31 @@
+using System.Runtime.InteropServices;
+
+namespace Hive.Actors.Guides;
+
+/// <summary>
+/// Gives an idle node's unused memory back to the operating system. The GC keeps freed regions committed for reuse, and
+/// glibc keeps freed native memory (the runtime's, the JIT's, OpenSSL's) in its arenas, so without this a node stays at
+/// the high-water mark of its start-up or of its last burst of tasks long after it went quiet.
+/// </summary>
+public static class IdleMemory
+{
+    private static volatile bool _noMallocTrim;
+
+    /// <summary>Blocks for a full compacting collection (a few milliseconds on an idle node): never on an actor's thread.</summary>
+    public static void Trim()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (_noMallocTrim) return;
+        try
+        {
+            MallocTrim(0);
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            _noMallocTrim = true; // not glibc (musl has no malloc_trim): the collection is all there is
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+}
