@@ -12,6 +12,7 @@ public sealed record HiveSettings
     public required TimeSpan HeartbeatInterval { get; init; }
     public required TimeSpan ParkAfter { get; init; }
     public required TimeSpan IdleTrimAfter { get; init; }
+    public required TimeSpan IdleTrimEvery { get; init; }
     public required bool AllowFaultInjection { get; init; }
     public required AdmissionSettings Admission { get; init; }
 
@@ -88,6 +89,7 @@ public sealed record HiveSettings
             HeartbeatInterval = hive.GetTimeSpan("node.heartbeat-interval"),
             ParkAfter = hive.GetTimeSpan("node.park-after"),
             IdleTrimAfter = hive.GetTimeSpan("node.idle-trim-after"),
+            IdleTrimEvery = hive.GetTimeSpan("node.idle-trim-every"),
             AllowFaultInjection = hive.GetBoolean("node.allow-fault-injection"),
             Admission = AdmissionSettings.Create(hive.GetDouble("node.admission.max-cpu-percent"), hive.GetDouble("node.admission.max-memory-percent"),
                 hive.GetTimeSpan("node.admission.interval")),

@@ -67,7 +67,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<Drain>(StartDrain);
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
-        Receive<TrimIdleMemory>(_ => TrimMemory());
+        Receive<TrimIdleMemory>(TrimMemory);
         Receive<GuideCommands.Crash>(_ =>
         {
             foreach (var status in _statuses.Values.Where(s => s.TaskId is not null)) _guides[status.GuideId].Tell(GuideCommands.Crash.Instance);
@@ -194,14 +194,14 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         if (_draining && _free.Count == _guides.Count) CompleteDrain();
     }
 
-    /// <summary>Once after start and once after each last running task: no timer runs while the node stays idle.</summary>
+    /// <summary>After start and after each last running task; then every idle-trim-every while the node stays idle.</summary>
     private void ScheduleIdleTrim()
     {
         if (_services.Settings.IdleTrimAfter > TimeSpan.Zero)
-            Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.Instance, _services.Settings.IdleTrimAfter);
+            Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.First, _services.Settings.IdleTrimAfter);
     }
 
-    private void TrimMemory()
+    private void TrimMemory(TrimIdleMemory trim)
     {
         var log = _log;
         var idleFor = _services.Settings.IdleTrimAfter;
@@ -209,9 +209,14 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         {
             var before = Environment.WorkingSet;
             IdleMemory.Trim();
-            log.Info("No task for {IdleFor}: unused memory handed back to the system, resident {Before} -> {After} MB",
-                idleFor, before >> 20, Environment.WorkingSet >> 20);
+            var (beforeMb, afterMb) = (before >> 20, Environment.WorkingSet >> 20);
+            if (trim == TrimIdleMemory.First)
+                log.Info("No task for {IdleFor}: unused memory handed back to the system, resident {Before} -> {After} MB", idleFor, beforeMb, afterMb);
+            else
+                log.Debug("Still idle: unused memory handed back to the system, resident {Before} -> {After} MB", beforeMb, afterMb);
         });
+        if (_services.Settings.IdleTrimEvery > TimeSpan.Zero)
+            Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.Again, _services.Settings.IdleTrimEvery);
     }
 
     private void OnControl(ControlCommand command)
@@ -371,7 +376,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     private sealed class TrimIdleMemory : INotInfluenceReceiveTimeout, IDeadLetterSuppression
     {
-        public static readonly TrimIdleMemory Instance = new();
+        public static readonly TrimIdleMemory First = new();
+        public static readonly TrimIdleMemory Again = new();
         private TrimIdleMemory() { }
     }
 
