@@ -10,11 +10,30 @@ namespace Hive.Actors.Guides;
 public static class IdleMemory
 {
     private static volatile bool _noMallocTrim;
+    private static int _trimming;
 
-    /// <summary>Blocks for a full compacting collection (a few milliseconds on an idle node): never on an actor's thread.</summary>
-    public static void Trim()
+    /// <summary>
+    /// Blocks for a full compacting collection (a few milliseconds on an idle node): never on an actor's thread. Returns the
+    /// resident bytes before and after, or null when another trim was still running.
+    /// </summary>
+    public static (long Before, long After)? Trim()
     {
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (Interlocked.Exchange(ref _trimming, 1) == 1) return null;
+        try
+        {
+            var before = Environment.WorkingSet;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            TrimNativeHeap();
+            return (before, Environment.WorkingSet);
+        }
+        finally
+        {
+            Volatile.Write(ref _trimming, 0);
+        }
+    }
+
+    private static void TrimNativeHeap()
+    {
         if (_noMallocTrim) return;
         try
         {

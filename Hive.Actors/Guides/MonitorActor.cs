@@ -197,23 +197,29 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     /// <summary>After start and after each last running task; then every idle-trim-every while the node stays idle.</summary>
     private void ScheduleIdleTrim()
     {
-        if (_services.Settings.IdleTrimAfter > TimeSpan.Zero)
+        if (_services.Settings.IdleTrimAfter > TimeSpan.Zero && !_draining)
             Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.First, _services.Settings.IdleTrimAfter);
     }
 
     private void TrimMemory(TrimIdleMemory trim)
     {
+        if (_draining || _free.Count < _guides.Count) return;
         var log = _log;
         var idleFor = _services.Settings.IdleTrimAfter;
         Task.Run(() =>
         {
-            var before = Environment.WorkingSet;
-            IdleMemory.Trim();
-            var (beforeMb, afterMb) = (before >> 20, Environment.WorkingSet >> 20);
-            if (trim == TrimIdleMemory.First)
-                log.Info("No task for {IdleFor}: unused memory handed back to the system, resident {Before} -> {After} MB", idleFor, beforeMb, afterMb);
-            else
-                log.Debug("Still idle: unused memory handed back to the system, resident {Before} -> {After} MB", beforeMb, afterMb);
+            try
+            {
+                if (IdleMemory.Trim() is not var (before, after)) return;
+                if (trim == TrimIdleMemory.First)
+                    log.Info("No task for {IdleFor}: unused memory handed back to the system, resident {Before} -> {After} MB", idleFor, before >> 20, after >> 20);
+                else
+                    log.Debug("Still idle: unused memory handed back to the system, resident {Before} -> {After} MB", before >> 20, after >> 20);
+            }
+            catch (Exception e)
+            {
+                log.Warning("Handing unused memory back failed: {Error}", e.Message);
+            }
         });
         if (_services.Settings.IdleTrimEvery > TimeSpan.Zero)
             Timers.StartSingleTimer(IdleTrimTimer, TrimIdleMemory.Again, _services.Settings.IdleTrimEvery);
@@ -266,6 +272,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             return;
         }
         _draining = true;
+        Timers.Cancel(IdleTrimTimer);
         _pendingAck = null;
         if (_held is { } held)
         {

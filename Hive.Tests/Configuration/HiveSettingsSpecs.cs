@@ -35,6 +35,9 @@ public sealed partial class HiveSettingsSpecs : IDisposable
         Assert.Equal(4, settings.Guides);
         Assert.Equal(TimeSpan.FromSeconds(30), settings.DrainTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), settings.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(2), settings.ParkAfter);
+        Assert.Equal(TimeSpan.FromSeconds(10), settings.IdleTrimAfter);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.IdleTrimEvery);
         Assert.False(settings.AllowFaultInjection);
 
         Assert.Equal(Path.GetFullPath("tasks"), settings.TasksDir);
