@@ -49,6 +49,16 @@ public sealed class PersistentActorRecoverySpecs : Akka.TestKit.Xunit.TestKit, I
     }
 
     [Fact]
+    public void Recovery_goes_straight_to_the_actor_without_akkas_replay_filter()
+    {
+        // The journal keeps one event per sequence number and replays in order, so the filter (an extra actor and hop
+        // per recovery) could never find an interleaved old writer; the plugin turns it off by default.
+        var journalId = Sys.Settings.Config.GetString("akka.persistence.journal.plugin");
+        Assert.Equal("akka.persistence.journal.redis", journalId);
+        Assert.Equal("off", Sys.Settings.Config.GetConfig(journalId).GetString("replay-filter.mode"));
+    }
+
+    [Fact]
     public async Task Recovers_from_a_snapshot_after_the_events_it_covers_were_deleted()
     {
         var counter = Sys.ActorOf(CounterActor.Props(_pid, _reporter.Ref));
