@@ -127,8 +127,7 @@ public sealed class ScriptProcess : IAsyncDisposable
         foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
         {
             var name = (string)variable.Key;
-            if (!options.ScrubbedVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal)))
-                environment[name] = (string?)variable.Value ?? "";
+            if (!IsScrubbed(name, options.ScrubbedVariablePrefixes)) environment[name] = (string?)variable.Value ?? "";
         }
 
         foreach (var (name, value) in launch.Environment)
@@ -154,6 +153,14 @@ public sealed class ScriptProcess : IAsyncDisposable
         var run = new ScriptProcess(process, launch, options, observer, runId);
         run.Begin();
         return run;
+    }
+
+    // A loop, not LINQ: this runs for every variable of the node's environment at every spawn.
+    private static bool IsScrubbed(string name, IReadOnlyList<string> prefixes)
+    {
+        for (var i = 0; i < prefixes.Count; i++)
+            if (name.StartsWith(prefixes[i], StringComparison.Ordinal)) return true;
+        return false;
     }
 
     /// <summary>
@@ -363,15 +370,11 @@ public sealed class ScriptProcess : IAsyncDisposable
     private async Task NotifyLoopAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_options.NotifyInterval);
-        try
+        // The end of the run disposes the timer, which ends the wait with false: a cancelled wait would throw, once per run.
+        using var end = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer);
+        while (await timer.WaitForNextTickAsync().ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (_output.TakeIfChanged() is { } snapshot) Notify(o => o.OnSnapshot(snapshot));
-            }
-        }
-        catch (OperationCanceledException)
-        {
+            if (_output.TakeIfChanged() is { } snapshot) Notify(o => o.OnSnapshot(snapshot));
         }
     }
 
