@@ -383,7 +383,10 @@ public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         await _fixture.AwaitQueueStateAsync(queue, ready: null, consumers: 0);
     }
 
-    /// <summary>Retries while the broker returns the message as unroutable (a queue or binding not there yet).</summary>
+    /// <summary>
+    /// Retries while the broker returns the message as unroutable (a queue or binding not there yet) or closes the channel
+    /// because the exchange is not there yet (404: a source declares it asynchronously once it is materialized).
+    /// </summary>
     private static async Task<T> RetryAsync<T>(Func<Task<T>> attempt)
     {
         var deadline = DateTime.UtcNow + Patience;
@@ -394,6 +397,10 @@ public sealed class AmqpConnectorSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 return await attempt();
             }
             catch (PublishException e) when (e.IsReturn && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404 && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(50);
             }
