@@ -43,7 +43,7 @@ public sealed class ClusterFailureSpecs : IClassFixture<BrokersFixture>
 
         foreach (var id in ids)
         {
-            var final = await bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(90));
+            var final = await WithSurvivorLogsAsync(cluster, () => bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(90)));
             Assert.True(final.State == TaskState.Succeeded, $"{id} ended {final.State.ToWire()}: {final.Reason}");
             Assert.Contains(final.Node, survivors.Concat([victim.Name]));
         }
@@ -162,4 +162,18 @@ public sealed class ClusterFailureSpecs : IClassFixture<BrokersFixture>
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
+
+    /// <summary>A task that never ends is told with what the survivors logged (once seen in CI: a requeued task not run).</summary>
+    private static async Task<T> WithSurvivorLogsAsync<T>(TestCluster cluster, Func<Task<T>> wait)
+    {
+        try
+        {
+            return await wait();
+        }
+        catch (TimeoutException e)
+        {
+            var logs = cluster.Nodes.Skip(1).Select(n => $"--- {n.Name}, last 60 lines:\n{string.Join('\n', n.Log.Split('\n').TakeLast(60))}");
+            throw new TimeoutException($"{e.Message}\n{string.Join("\n", logs)}", e);
+        }
+    }
 }
