@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using Hive.Actors.Processes;
 
 namespace Hive.Actors.Guides;
 
@@ -37,14 +37,11 @@ public static class IdleMemory
         if (_noMallocTrim) return;
         try
         {
-            MallocTrim(0);
+            Native.MallocTrim(0);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             _noMallocTrim = true; // not glibc (musl has no malloc_trim): the collection is all there is
         }
     }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int MallocTrim(nuint pad);
 }

@@ -33,6 +33,10 @@ internal static class Native
     private const long SYS_pidfd_open = 434; // the same number on x86-64 and arm64
     private const int PR_SET_CHILD_SUBREAPER = 36;
 
+    /// <summary>glibc only: hands the arenas' free memory back to the system. Throws EntryPointNotFoundException elsewhere (musl).</summary>
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    internal static extern int MallocTrim(nuint pad);
+
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SysKill(int pid, int sig);
 
