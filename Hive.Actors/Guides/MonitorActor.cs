@@ -31,6 +31,9 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, IActorRef> _guides = new();
     private readonly Dictionary<string, GuideStatus> _statuses = new();
     private readonly LinkedList<string> _free = new();
+    // The task stream now feeding this monitor (its sink's actor). A stream that was parked and replaced may still send
+    // the deliveries it had buffered: they go back to the queue, and its demand never stands in for the current one's.
+    private IActorRef? _stream;
     private IActorRef? _pendingAck;
     private bool? _lastCapacity;
     private bool _draining;
@@ -50,15 +53,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _free.AddLast(id);
         }
 
-        Receive<StreamInit>(_ => OfferDemand(Sender));
+        Receive<StreamInit>(_ => OnStreamInit(Sender));
         Receive<TaskDelivery>(OnDelivery);
-        Receive<StreamCompleted>(_ =>
-        {
-            // The task stream was parked or stopped; a new one introduces itself with StreamInit.
-            _pendingAck = null;
-            _log.Info("Task stream completed");
-        });
-        Receive<Status.Failure>(f => _log.Error(f.Cause, "Task stream failed"));
+        Receive<StreamCompleted>(_ => OnStreamEnded(Sender, null));
+        Receive<Status.Failure>(f => OnStreamEnded(Sender, f.Cause));
         Receive<GuideFree>(free => OnGuideFree(free.GuideId));
         Receive<GuideStatus>(status => _statuses[status.GuideId] = status);
         Receive<AdmissionStatus>(OnAdmission);
@@ -107,8 +105,35 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Context.System.EventStream.Publish(new NodeCapacity(canTake));
     }
 
+    private void OnStreamInit(IActorRef stream)
+    {
+        var previous = _pendingAck;
+        _stream = stream;
+        _pendingAck = null;
+        // A parked stream that still buffers deliveries waits for demand before it can hand them over and complete:
+        // it gets demand, and whatever it hands over goes back to the queue (OnDelivery).
+        if (previous is not null && !previous.Equals(stream)) previous.Tell(StreamAck.Instance);
+        OfferDemand(stream);
+    }
+
+    /// <summary>A task stream completed (parked or stopped) or failed; a new one introduces itself with StreamInit.</summary>
+    private void OnStreamEnded(IActorRef stream, Exception? error)
+    {
+        var current = stream.Equals(_stream);
+        if (stream.Equals(_pendingAck)) _pendingAck = null;
+        if (current) _stream = null;
+        if (error is not null) _log.Error(error, "Task stream failed");
+        else _log.Info(current ? "Task stream completed" : "A replaced task stream completed");
+    }
+
     private void OfferDemand(IActorRef streamSender)
     {
+        if (!streamSender.Equals(_stream))
+        {
+            // A replaced stream (a delivery held from it just ran): let it flush what it still buffers.
+            streamSender.Tell(StreamAck.Instance);
+            return;
+        }
         PublishCapacity();
         if (_free.Count > 0 && !_draining && _admission.Open) streamSender.Tell(StreamAck.Instance);
         else _pendingAck = streamSender;
@@ -143,7 +168,23 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnDelivery(TaskDelivery delivery)
     {
         var sender = Sender;
-        if (_free.First is not { } first || _draining)
+        if (!sender.Equals(_stream))
+        {
+            // Buffered by a stream that was parked and has been replaced: still unacknowledged on its channel, so it goes
+            // back to the queue for any node to take, and the old stream is asked for its next one until it is empty.
+            _log.Debug("Task {TaskId}: delivered by a replaced task stream; handed back to the queue", delivery.Spec.TaskId);
+            _ = delivery.Nack(true);
+            sender.Tell(StreamAck.Instance);
+            return;
+        }
+        if (_draining)
+        {
+            // Still buffered by the stream when draining began: back to the queue, and on to the next until it is empty.
+            _ = delivery.Nack(true);
+            sender.Tell(StreamAck.Instance);
+            return;
+        }
+        if (_free.First is not { } first)
         {
             // Cannot happen while demand follows free guides; hand the message back rather than hold it.
             _ = delivery.Nack(true);
@@ -273,6 +314,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         }
         _draining = true;
         Timers.Cancel(IdleTrimTimer);
+        // The stream, stopped by now, may still buffer deliveries: demand lets it hand them over, and they go back (OnDelivery).
+        _pendingAck?.Tell(StreamAck.Instance);
         _pendingAck = null;
         if (_held is { } held)
         {

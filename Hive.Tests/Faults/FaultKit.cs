@@ -177,7 +177,9 @@ public static class Outcome
                     var value = await redis.StringGetAsync(RedisKeys.Task(id));
                     if (!value.IsNull && TaskStatusJson.FromJson(value.ToString()) is { } doc && doc.State.IsFinal()) finals[id] = doc;
                 }
-                catch (RedisException) { }
+                // Right after a Redis restart the test's own connection may still be reconnecting: a timeout
+                // (RedisTimeoutException is a TimeoutException, not a RedisException) means "ask again", like any other.
+                catch (Exception e) when (e is RedisException or TimeoutException) { }
             }
             if (finals.Count == ids.Count) return finals;
             if (DateTime.UtcNow > deadline)
