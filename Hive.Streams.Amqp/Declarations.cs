@@ -13,7 +13,8 @@ public abstract record AmqpDeclaration
 
     internal abstract Task DeclareAsync(IChannel channel, CancellationToken cancellationToken);
 
-    internal static async Task DeclareAllAsync(IChannel channel, IEnumerable<AmqpDeclaration> declarations, CancellationToken cancellationToken)
+    /// <summary>Declares each of <paramref name="declarations"/> on <paramref name="channel"/>, bindings last.</summary>
+    public static async Task DeclareAllAsync(IChannel channel, IEnumerable<AmqpDeclaration> declarations, CancellationToken cancellationToken)
     {
         // order matters: exchanges and queues must exist before the bindings between them
         foreach (var declaration in declarations.OrderBy(d => d is BindingDeclaration ? 1 : 0))

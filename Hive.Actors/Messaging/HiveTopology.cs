@@ -28,11 +28,6 @@ public static class HiveTopology
     public static async Task DeclareAsync(AmqpConnectionProvider provider, HiveSettings settings, CancellationToken ct = default)
     {
         await using var channel = await provider.CreateChannelAsync(cancellationToken: ct);
-        await channel.QueueDeclareAsync(settings.TaskQueue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
-        await channel.QueueDeclareAsync(settings.DeadLetterQueue, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
-        await channel.ExchangeDeclareAsync(settings.ControlExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
-        await channel.ExchangeDeclareAsync(settings.ResultsExchange, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: ct);
-        if (settings.SeedControl)
-            await channel.ExchangeDeclareAsync(settings.SeedControlExchange, ExchangeType.Direct, durable: false, autoDelete: false, cancellationToken: ct);
+        await AmqpDeclaration.DeclareAllAsync(channel, All(settings), ct);
     }
 }
