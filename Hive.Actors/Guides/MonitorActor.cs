@@ -126,17 +126,26 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         else _log.Info(current ? "Task stream completed" : "A replaced task stream completed");
     }
 
-    private void OfferDemand(IActorRef streamSender)
+    private void OfferDemand(IActorRef stream)
     {
-        if (!streamSender.Equals(_stream))
+        PublishCapacity();
+        if (!stream.Equals(_stream) || _draining)
         {
-            // A replaced stream (a delivery held from it just ran): let it flush what it still buffers.
-            streamSender.Tell(StreamAck.Instance);
+            // A replaced stream (a delivery held from it just ran), or any stream once draining (it was stopped first):
+            // demand lets it hand over what it still buffers, and that goes back to the queue (OnDelivery).
+            stream.Tell(StreamAck.Instance);
             return;
         }
-        PublishCapacity();
-        if (_free.Count > 0 && !_draining && _admission.Open) streamSender.Tell(StreamAck.Instance);
-        else _pendingAck = streamSender;
+        if (_free.Count > 0 && _admission.Open) stream.Tell(StreamAck.Instance);
+        else _pendingAck = stream;
+    }
+
+    /// <summary>Gives the waiting stream its demand once a guide is free, the gate is open and the node is not draining.</summary>
+    private void ReleasePendingDemand()
+    {
+        if (_pendingAck is not { } pending || _free.Count == 0 || _draining || !_admission.Open) return;
+        _pendingAck = null;
+        pending.Tell(StreamAck.Instance);
     }
 
     /// <summary>
@@ -154,12 +163,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         else if (!previous.Open && status.Open)
         {
             _log.Info("Admission open again (cpu {Cpu}, memory {Memory}): taking tasks", Percent(status.CpuPercent), Percent(status.MemoryPercent));
-            if (DispatchHeld()) return;
-            if (_pendingAck is { } pending && _free.Count > 0 && !_draining)
-            {
-                _pendingAck = null;
-                pending.Tell(StreamAck.Instance);
-            }
+            DispatchHeld();
+            ReleasePendingDemand();
         }
     }
 
@@ -212,13 +217,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         OfferDemand(stream);
     }
 
-    /// <summary>Runs the delivery held while the gate was closed, once it is open and a guide is free; true when it did.</summary>
-    private bool DispatchHeld()
+    /// <summary>Runs the delivery held while the gate was closed, once it is open and a guide is free.</summary>
+    private void DispatchHeld()
     {
-        if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return false;
+        if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return;
         _held = null;
         Dispatch(first.Value, held.Delivery, held.Stream);
-        return true;
     }
 
     private void OnGuideFree(string guideId)
@@ -226,12 +230,9 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
         if (_free.Count == _guides.Count) ScheduleIdleTrim();
         PublishCapacity();
-        if (DispatchHeld()) return;
-        if (_pendingAck is { } pending && !_draining && _admission.Open)
-        {
-            _pendingAck = null;
-            pending.Tell(StreamAck.Instance);
-        }
+        // The held delivery may come from a replaced stream: the current one can still be waiting for demand.
+        DispatchHeld();
+        ReleasePendingDemand();
         if (_draining && _free.Count == _guides.Count) CompleteDrain();
     }
 
@@ -321,6 +322,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         {
             _held = null;
             _ = held.Delivery.Nack(true);
+            held.Stream.Tell(StreamAck.Instance);
         }
         _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", timeout);
         if (_free.Count == _guides.Count) CompleteDrain();
@@ -457,7 +459,11 @@ public sealed class StreamCompleted
     private StreamCompleted() { }
 }
 
-/// <summary>Asks the monitor to stop taking tasks and empty its guides; answered with <see cref="Drained"/>.</summary>
+/// <summary>
+/// Asks the monitor to stop taking tasks and empty its guides; answered with <see cref="Drained"/>. Send it only once the
+/// task stream is stopped (<see cref="StopIngestion"/>): what the stream still hands over goes back to the queue, and a
+/// stream still consuming would be given it again at once.
+/// </summary>
 public sealed class Drain
 {
     /// <summary>Running scripts get hive.node.drain-timeout to finish, then are stopped and handed back.</summary>

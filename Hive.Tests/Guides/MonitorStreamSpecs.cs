@@ -1,7 +1,10 @@
+using System.Text.Json;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit;
+using Hive.Actors.Admission;
 using Hive.Actors.Configuration;
+using Hive.Actors.Contracts;
 using Hive.Actors.Entities;
 using Hive.Actors.Guides;
 using Hive.Actors.Hosting;
@@ -25,20 +28,29 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(500);
     private readonly IConnectionMultiplexer _redis;
     private readonly TestProbe _entities;
-    private readonly IActorRef _monitor;
+    private readonly string _node = $"monitor-spec-{Guid.NewGuid():N}";
+    private IActorRef _monitor = ActorRefs.Nobody;
     private readonly List<(string TaskId, string Settled)> _settled = new();
 
     public MonitorStreamSpecs(RedisFixture fixture, ITestOutputHelper output) : base(Hocon, "monitor-stream-spec", output)
     {
         _redis = ConnectionMultiplexer.Connect(fixture.Redis.ConnectionString);
-        var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString("""
-                hive.node.guides = 1
-                hive.node.name = monitor-spec
+        _entities = CreateTestProbe();
+    }
+
+    /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
+    private void StartMonitor(int guides)
+    {
+        var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
+                hive.node.guides = {{guides}}
+                hive.node.name = {{_node}}
                 hive.node.idle-trim-after = 0s
+                # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
+                # and open it themselves by sending the monitor its verdicts.
+                hive.node.admission { max-cpu-percent = 100, max-memory-percent = 100, interval = 1h }
                 """)
             .WithFallback(HiveSettings.DefaultConfig));
         var services = new HiveServices(settings, new RecordingBus(), new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
-        _entities = CreateTestProbe();
         _monitor = Sys.ActorOf(MonitorActor.Props(services, new ScriptCatalog(ScriptCatalogSettings.Create(RepoPaths.Tasks)), _entities.Ref,
             CreateTestProbe().Ref), "monitor");
     }
@@ -77,9 +89,18 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         return _entities.LastSender;
     }
 
+    /// <summary>The gate's one sample at start has reached the monitor (its heartbeat reports the memory figure), so it cannot undo a verdict the test sends.</summary>
+    private void AwaitGateSampled() => AwaitAssert(() =>
+    {
+        var node = _redis.GetDatabase().HashGet(RedisKeys.Node(_node), NodeHashFields.Node);
+        Assert.False(node.IsNull);
+        Assert.NotEqual(JsonValueKind.Null, JsonDocument.Parse(node.ToString()).RootElement.GetProperty("memoryPercent").ValueKind);
+    }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
+
     [Fact]
     public void A_parked_stream_that_completes_after_its_replacement_started_does_not_take_the_replacements_demand_away()
     {
+        StartMonitor(guides: 1);
         var parked = CreateTestProbe();
         var replacement = CreateTestProbe();
 
@@ -108,8 +129,42 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public void A_delivery_held_while_admission_was_closed_from_a_replaced_stream_runs_and_the_current_stream_gets_the_other_free_guide()
+    {
+        StartMonitor(guides: 2);
+        AwaitGateSampled();
+        var parked = CreateTestProbe();
+        var replacement = CreateTestProbe();
+        parked.Send(_monitor, StreamInit.Instance);
+        parked.ExpectMsg<StreamAck>();
+        parked.Send(_monitor, Delivery("running"));
+        var runningClaimant = ExpectClaim("running");
+        parked.ExpectMsg<StreamAck>(); // the second guide is free
+
+        // The gate closes just after that demand was given: the delivery on its way is held, unacknowledged.
+        _monitor.Tell(new AdmissionStatus(false, 99, 10, "cpu 99% > 90%"));
+        parked.Send(_monitor, Delivery("held"));
+        _entities.ExpectNoMsg(Quiet);
+
+        // The stream is replaced meanwhile, and the first task ends: both guides are free, the gate is still closed.
+        replacement.Send(_monitor, StreamInit.Instance);
+        runningClaimant.Tell(new ClaimRefused("running", "already ended succeeded", false));
+        replacement.ExpectNoMsg(Quiet);
+
+        // The gate opens: the held delivery runs on one guide, the replaced stream gets demand to empty itself, and the
+        // current stream gets demand for the other guide.
+        _monitor.Tell(new AdmissionStatus(true, 10, 10, null));
+        ExpectClaim("held");
+        parked.ExpectMsg<StreamAck>();
+        replacement.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5));
+        replacement.Send(_monitor, Delivery("next"));
+        ExpectClaim("next");
+    }
+
+    [Fact]
     public void A_delivery_buffered_by_the_stream_when_draining_begins_goes_back_to_the_queue_and_the_stream_can_empty()
     {
+        StartMonitor(guides: 1);
         var stream = CreateTestProbe();
         stream.Send(_monitor, StreamInit.Instance);
         stream.ExpectMsg<StreamAck>();
