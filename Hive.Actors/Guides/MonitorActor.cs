@@ -173,6 +173,9 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnDelivery(TaskDelivery delivery)
     {
         var sender = Sender;
+        // No current stream known (this actor was restarted, or the current one has just completed): whoever delivers is
+        // taken as the current stream, so a live stream is never answered with requeue-and-next in a loop.
+        _stream ??= sender;
         if (!sender.Equals(_stream))
         {
             // Buffered by a stream that was parked and has been replaced: still unacknowledged on its channel, so it goes

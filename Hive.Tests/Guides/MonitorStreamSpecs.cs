@@ -162,6 +162,18 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public void A_delivery_from_a_stream_that_never_introduced_itself_runs_when_no_stream_is_current()
+    {
+        // As after a restart of the monitor: the stream's StreamInit went to the previous incarnation.
+        StartMonitor(guides: 1);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, Delivery("unannounced"));
+        ExpectClaim("unannounced");
+        stream.ExpectNoMsg(Quiet); // the only guide is busy: no demand
+        Assert.Empty(Settled());
+    }
+
+    [Fact]
     public void A_delivery_buffered_by_the_stream_when_draining_begins_goes_back_to_the_queue_and_the_stream_can_empty()
     {
         StartMonitor(guides: 1);
