@@ -20,6 +20,8 @@ namespace Hive.Actors.Entities;
 public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
 {
     private const int SnapshotEvery = 50;
+    /// <summary>How long a requeue or result delivery may stay owed before the reaper wakes its entity (see ReaperActor.Decide).</summary>
+    internal static readonly TimeSpan OwedWorkCheckAfter = TimeSpan.FromSeconds(30);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HiveServices _services;
     private readonly IActorRef _status;
@@ -339,13 +341,24 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// Publishes the result (retried by the entity until the broker confirms it), then POSTs it to responseUrl. The POST
+    /// has its own retries (hive.callbacks.max-attempts, with backoff); once they are spent the callback is given up and
+    /// logged: retrying it from here would publish the result again every time, for as long as the backend refuses.
+    /// </summary>
     private async Task DeliverResultAsync(TaskSpec? spec, TaskResult result)
     {
         await _services.Bus.PublishResultAsync(result, spec?.ReplyTo, result.TaskId);
-        if (spec?.ResponseUrl is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        if (spec?.ResponseUrl is not { } url || !Uri.TryCreate(url, UriKind.Absolute, out var uri)) return;
+        var body = CallbackBodies.Finished(spec, result);
+        try
         {
-            var body = CallbackBodies.Finished(spec, result);
             await _services.Callbacks.PostAsync(uri, body, CallbackBodies.IdempotencyKey(result.TaskId, result.Attempt, "finished"));
+        }
+        catch (Exception e)
+        {
+            _log.Warning("Task {TaskId}: result callback given up after {Attempts} attempts (the result is in Redis and on {Exchange}): {Error}",
+                result.TaskId, _services.Settings.CallbackMaxAttempts, _services.Settings.ResultsExchange, e.GetBaseException().Message);
         }
     }
 
@@ -372,8 +385,10 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
         {
             { Phase: TaskPhase.Claimed, Owner: { } owner } => new OpenTaskEntry("claimed", owner.MemberUid, 0),
             { Phase: TaskPhase.RetryScheduled, DueAt: { } due } => new OpenTaskEntry("retry", _selfUid, due.ToUnixTimeMilliseconds()),
-            { RequeuePending: true } => new OpenTaskEntry("requeue", _selfUid, 0),
-            { Phase: TaskPhase.Finished, ResultDelivered: false } => new OpenTaskEntry("deliver", _selfUid, 0),
+            // A check time for the reaper: should this entity stop before the work is done (passivated while a publish
+            // kept failing), it is woken then; a live entity just re-indexes with a new check time.
+            { RequeuePending: true } => new OpenTaskEntry("requeue", _selfUid, OwedWorkCheckAt()),
+            { Phase: TaskPhase.Finished, ResultDelivered: false } => new OpenTaskEntry("deliver", _selfUid, OwedWorkCheckAt()),
             _ => null,
         };
         // Skip a write that would not change the index (the claim's entry is written before the claim is persisted).
@@ -385,6 +400,8 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
         write.ContinueWith(t => log.Warning("Task {TaskId}: index update failed: {Error}", taskId, t.Exception?.GetBaseException().Message),
             TaskContinuationOptions.OnlyOnFaulted);
     }
+
+    private static long OwedWorkCheckAt() => DateTimeOffset.UtcNow.Add(OwedWorkCheckAfter).ToUnixTimeMilliseconds();
 
     private void WriteStatus(TaskState state, string reason, string evt)
     {

@@ -58,22 +58,34 @@ public sealed class ReaperActor : ReceiveActor, IWithTimers
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var (taskId, entry) in await _services.Index.ReadAllAsync())
         {
-            var memberGone = !alive.Contains(entry.MemberUid);
-            switch (entry.Phase)
+            switch (Decide(entry, memberGone: !alive.Contains(entry.MemberUid), now))
             {
-                case "claimed" when memberGone:
+                case ReaperAction.Release:
                     _log.Info("Task {TaskId}: its node {Member} left the cluster; releasing the claim", taskId, entry.MemberUid);
                     _entities.Tell(new TaskEntityCommands.Release(taskId, entry.MemberUid, "its node left the cluster"));
                     break;
-                case "retry" when entry.DueAtUnixMs <= now:
-                case "requeue" when memberGone:
-                case "deliver" when memberGone:
-                case "unknown":
+                case ReaperAction.Wake:
                     _entities.Tell(new TaskEntityCommands.Wake(taskId));
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// What one index entry needs. A requeue or a result delivery is woken when its member is gone, and also once its
+    /// check time has passed although the member is alive: the entity may have been passivated (idle, or its shard
+    /// moved) while it was still retrying a failing publish, and with it went the timer of its next try.
+    /// </summary>
+    public static ReaperAction Decide(OpenTaskEntry entry, bool memberGone, long nowUnixMs) => entry.Phase switch
+    {
+        "claimed" when memberGone => ReaperAction.Release,
+        "retry" when entry.DueAtUnixMs <= nowUnixMs => ReaperAction.Wake,
+        "requeue" or "deliver" when memberGone || entry.DueAtUnixMs <= nowUnixMs => ReaperAction.Wake,
+        "unknown" => ReaperAction.Wake,
+        _ => ReaperAction.None,
+    };
+
+    public enum ReaperAction { None, Release, Wake }
 
     private sealed record ScanDone(Exception? Error);
 

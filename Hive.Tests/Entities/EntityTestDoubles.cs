@@ -58,11 +58,16 @@ internal sealed class RecordingCallbacks : ICallbackSender
 {
     public ConcurrentQueue<(Uri Url, byte[] Body, string IdempotencyKey)> Posts { get; } = new();
 
+    /// <summary>POSTs to these URLs are recorded and then fail, as the real sender does once its retries are spent.</summary>
+    public ConcurrentDictionary<Uri, bool> Refusing { get; } = new();
+
     public IReadOnlyList<(Uri Url, byte[] Body, string IdempotencyKey)> PostsTo(string url) => Posts.Where(p => p.Url == new Uri(url)).ToArray();
 
     public Task PostAsync(Uri url, byte[] body, string idempotencyKey, CancellationToken ct = default)
     {
         Posts.Enqueue((url, body, idempotencyKey));
-        return Task.CompletedTask;
+        return Refusing.ContainsKey(url)
+            ? Task.FromException(new HttpRequestException($"callback to {url.GetLeftPart(UriPartial.Path)} answered 404 Not Found"))
+            : Task.CompletedTask;
     }
 }
