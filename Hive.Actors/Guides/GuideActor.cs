@@ -93,11 +93,13 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     /// <summary>
     /// A claim that timed out may still land (sharding buffers it while the entity's shard moves, e.g. after a node died):
     /// asking again as the same owner is idempotent (the entity grants its own owner again), whereas handing the delivery
-    /// back would let another guide find the task "already running" here, held by nobody. So retry a few times first.
+    /// back would let another guide find the task "already running" here, held by nobody. So a claim that timed out is
+    /// asked again for as long as it takes (each ask waits its timeout); only an explicit failure from the entity (nothing
+    /// was recorded) ends in handing the delivery back, after a few tries.
     /// </summary>
     private bool RetryClaim(Exception error)
     {
-        if (_claimAttempts >= MaxClaimAttempts) return false;
+        if (_claimAttempts >= MaxClaimAttempts && error.GetBaseException() is not AskTimeoutException) return false;
         _log.Warning("Task {TaskId}: claim attempt {Attempt} failed ({Error}); asking again as the same owner",
             _job!.Delivery.Spec.TaskId, _claimAttempts, error.GetBaseException().Message);
         SendClaim(_job.Delivery);
@@ -471,7 +473,9 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         }
         else if (_job is { } claiming)
         {
-            AckDelivery(claiming.Delivery, ack: false);
+            // The claim may land all the same: the next incarnation asks again as the same owner (idempotent), so the task
+            // is neither held by nobody nor this guide lost to the monitor, which still counts it busy.
+            Self.Tell(new GuideCommands.Run(claiming.Delivery));
         }
         base.PreRestart(reason, message);
     }

@@ -39,12 +39,13 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
-    private void StartMonitor(int guides)
+    private void StartMonitor(int guides, bool faultInjection = false)
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
                 hive.node.name = {{_node}}
                 hive.node.idle-trim-after = 0s
+                hive.node.allow-fault-injection = {{(faultInjection ? "on" : "off")}}
                 # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
                 # and open it themselves by sending the monitor its verdicts.
                 hive.node.admission { max-cpu-percent = 100, max-memory-percent = 100, interval = 1h }
@@ -171,6 +172,27 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         ExpectClaim("unannounced");
         stream.ExpectNoMsg(Quiet); // the only guide is busy: no demand
         Assert.Empty(Settled());
+    }
+
+    [Fact]
+    public void A_guide_that_crashes_while_claiming_claims_again_as_the_same_owner_and_is_free_again_afterwards()
+    {
+        StartMonitor(guides: 1, faultInjection: true);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("claiming"));
+        var first = _entities.ExpectMsg<Claim>(TimeSpan.FromSeconds(5));
+
+        // The claim is in flight (the entity has not answered) when the guide throws and is restarted.
+        _monitor.Tell(GuideCommands.Crash.Instance);
+        var again = _entities.ExpectMsg<Claim>(TimeSpan.FromSeconds(5));
+        Assert.Equal(first.Owner, again.Owner);
+        Assert.DoesNotContain(Settled(), s => s.TaskId == "claiming"); // not handed back: the first claim may still land
+
+        _entities.LastSender.Tell(new ClaimRefused("claiming", "already ended succeeded", false));
+        AwaitAssert(() => Assert.Contains(("claiming", "ack"), Settled()));
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the monitor counts the guide free again
     }
 
     [Fact]
