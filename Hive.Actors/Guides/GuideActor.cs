@@ -116,6 +116,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
                 AckDelivery(job.Delivery, ack: true);
                 if (job.StoppedBy is { } by)
                     Finish(TaskEnd.Stopped(by), Array.Empty<string>(), null, EndKind.Final);
+                else if (job.HandingBack)
+                    Finish(TaskEnd.Stopped("a draining node"), Array.Empty<string>(), null, EndKind.HandBack);
                 else
                     StartRun();
                 break;
@@ -133,6 +135,10 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case GuideCommands.Control c:
                 // A stop that arrives while the claim is in flight is applied as soon as the claim is granted.
                 if (c.Command.Action == ControlAction.Stop) _job = _job! with { StoppedBy = c.Command.By ?? "control message" };
+                break;
+            case GuideCommands.HandBack:
+                // The drain's deadline passed while the claim was in flight: once granted, the task goes straight back.
+                _job = _job! with { HandingBack = true };
                 break;
             default:
                 Common(message);
@@ -228,6 +234,10 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case GuideCommands.HandBack:
                 _job = _job! with { HandingBack = true };
                 _process?.StopAsync(_services.Settings.StopGrace);
+                break;
+            case NextRun when _job!.HandingBack:
+                // Handed back between two runs of a loop: no next run here.
+                Finish(TaskEnd.Stopped("a draining node"), Array.Empty<string>(), null, EndKind.HandBack);
                 break;
             case NextRun:
                 StartRun();

@@ -196,6 +196,25 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public void A_task_whose_claim_is_in_flight_when_the_drain_hands_tasks_back_goes_back_once_granted_without_running()
+    {
+        StartMonitor(guides: 1);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("claiming"));
+        ExpectClaim("claiming");
+        var claimant = _entities.LastSender;
+
+        _monitor.Tell(Drain.Immediately, TestActor); // a downed node: running tasks are handed back at once
+        claimant.Tell(new ClaimGranted("claiming", 1, 1));
+
+        var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(5));
+        Assert.Equal(("claiming", EndKind.HandBack, 1L), (end.TaskId, end.Kind, end.Epoch));
+        Assert.Null(end.Result.StartedAt); // no script was started
+    }
+
+    [Fact]
     public void A_delivery_buffered_by_the_stream_when_draining_begins_goes_back_to_the_queue_and_the_stream_can_empty()
     {
         StartMonitor(guides: 1);
