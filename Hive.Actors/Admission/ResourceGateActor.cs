@@ -14,19 +14,24 @@ public sealed class ResourceGateActor : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly AdmissionSettings _settings;
+    private readonly Func<CancellationToken, Task<(CpuTimes? Cpu, double? MemoryPercent)>> _sample;
     private readonly CancellationTokenSource _cts = new();
     private CpuTimes? _previousCpu;
     private bool _sampling;
     private bool _warned;
 
-    public ResourceGateActor(AdmissionSettings settings)
+    public ResourceGateActor(AdmissionSettings settings, Func<CancellationToken, Task<(CpuTimes? Cpu, double? MemoryPercent)>>? sample = null)
     {
         _settings = settings;
+        _sample = sample ?? HostResources.SampleAsync;
         Receive<Tick>(_ => StartSample());
         Receive<Sampled>(OnSampled);
         Receive<SampleFailed>(failed =>
         {
             _sampling = false;
+            // Open, as documented: a gate closed by an earlier sample must not stay closed while nothing can be read.
+            _previousCpu = null;
+            Context.Parent.Tell(AdmissionStatus.Evaluate(null, null, _settings));
             if (_warned) return;
             _warned = true;
             _log.Warning("Admission cannot read {Stat} / {MemInfo} ({Error}); the node takes tasks whatever its load",
@@ -37,6 +42,10 @@ public sealed class ResourceGateActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(AdmissionSettings settings) => ActorFactory.Props(() => new ResourceGateActor(settings));
+
+    /// <summary>With another source of samples than /proc (tests).</summary>
+    internal static Props Props(AdmissionSettings settings, Func<CancellationToken, Task<(CpuTimes? Cpu, double? MemoryPercent)>> sample) =>
+        ActorFactory.Props(() => new ResourceGateActor(settings, sample));
 
     protected override void PreStart() => Timers.StartPeriodicTimer("sample", Tick.Instance, TimeSpan.Zero, _settings.Interval);
 
@@ -50,7 +59,7 @@ public sealed class ResourceGateActor : ReceiveActor, IWithTimers
     {
         if (_sampling) return;
         _sampling = true;
-        HostResources.SampleAsync(_cts.Token).PipeTo(Self,
+        _sample(_cts.Token).PipeTo(Self,
             success: sample => new Sampled(sample.Cpu, sample.MemoryPercent),
             failure: e => new SampleFailed(e));
     }
