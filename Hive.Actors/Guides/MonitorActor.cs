@@ -176,18 +176,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         // No current stream known (this actor was restarted, or the current one has just completed): whoever delivers is
         // taken as the current stream, so a live stream is never answered with requeue-and-next in a loop.
         _stream ??= sender;
-        if (!sender.Equals(_stream))
+        if (!sender.Equals(_stream) || _draining)
         {
-            // Buffered by a stream that was parked and has been replaced: still unacknowledged on its channel, so it goes
-            // back to the queue for any node to take, and the old stream is asked for its next one until it is empty.
-            _log.Debug("Task {TaskId}: delivered by a replaced task stream; handed back to the queue", delivery.Spec.TaskId);
-            _ = delivery.Nack(true);
-            sender.Tell(StreamAck.Instance);
-            return;
-        }
-        if (_draining)
-        {
-            // Still buffered by the stream when draining began: back to the queue, and on to the next until it is empty.
+            // Buffered by a stream that was parked and replaced, or by the stream when draining began: still
+            // unacknowledged on its channel, so it goes back to the queue for any node to take, and the stream is asked for
+            // its next one until it is empty.
+            _log.Debug("Task {TaskId}: delivered by a replaced or stopped task stream; handed back to the queue", delivery.Spec.TaskId);
             _ = delivery.Nack(true);
             sender.Tell(StreamAck.Instance);
             return;

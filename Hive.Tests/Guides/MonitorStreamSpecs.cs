@@ -207,8 +207,9 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
 
         _monitor.Tell(Drain.Immediately, TestActor); // a downed node: running tasks are handed back at once
         // The hand-back reaches the guide through the monitor, the grant straight from the entity: give the hand-back a head
-        // start. Should the grant still win, the script starts and is stopped and handed back: the same end.
-        Thread.Sleep(300);
+        // start (nothing is reported meanwhile). Should the grant still win, the script starts and is stopped and handed
+        // back: the same end.
+        _entities.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         claimant.Tell(new ClaimGranted("claiming", 1, 1));
 
         // Ignoring the hand-back, the guide ran the script to its end and reported it final.
