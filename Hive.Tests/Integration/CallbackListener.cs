@@ -60,7 +60,8 @@ public sealed class CallbackListener : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: Close after Stop makes the managed listener re-bind the port just to remove its prefix,
+        // which throws "Address already in use" once another test has taken the port.
         _listener.Close();
         try { await _loop; } catch (Exception) { }
     }
