@@ -155,11 +155,17 @@ public sealed record HiveSettings
         }
     }
 
-    /// <summary>Retry delay before attempt <paramref name="nextAttempt"/> (2, 3, …): backoff doubling, capped.</summary>
-    public TimeSpan RetryDelay(int nextAttempt)
+    /// <summary>
+    /// Retry delay before attempt <paramref name="nextAttempt"/> (2, 3, …): the first delay (a script manifest's
+    /// <c>backoffSeconds</c>, else <c>retry-backoff</c>) doubling per attempt, capped at the larger of
+    /// <c>retry-backoff-max</c> and that first delay.
+    /// </summary>
+    public TimeSpan RetryDelay(int nextAttempt, double? firstDelaySeconds = null)
     {
+        var first = firstDelaySeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : RetryBackoff;
         var factor = Math.Pow(2, Math.Max(0, nextAttempt - 2));
-        return TimeSpan.FromMilliseconds(Math.Min(RetryBackoff.TotalMilliseconds * factor, RetryBackoffMax.TotalMilliseconds));
+        var cap = Math.Max(RetryBackoffMax.TotalMilliseconds, first.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(Math.Min(first.TotalMilliseconds * factor, cap));
     }
 
     public override string ToString() =>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Unicode;
 using System.Text.Json;
+using Hive.Actors.Processes;
 
 namespace Hive.Actors.Contracts;
 
@@ -199,13 +200,15 @@ public static class TaskParser
         }
 
         if (f.Error is not null) return f.Rejected();
-        if (CheckRunnable(f, script, command, "script", "command", o) is { } rejected) return rejected;
+        args ??= EmptyObject;
+        if (CheckRunnable(f, script, command, args.Value, "script", "command", "args", o, out var manifest) is { } rejected) return rejected;
 
         return new ParseOutcome.Accepted(new TaskSpec(
-            f.Id, script, command, args ?? EmptyObject, acceptUrl, responseUrl, timeout,
-            maxAttempts ?? o.DefaultMaxAttempts, loop ?? 1, interval ?? 0,
+            f.Id, script, command, args.Value, acceptUrl, responseUrl, timeout ?? manifest?.TimeoutSeconds,
+            maxAttempts ?? manifest?.MaxAttempts ?? o.DefaultMaxAttempts, loop ?? 1, interval ?? 0,
             progressLength ?? o.DefaultProgressLength, resultLength ?? o.DefaultResultLength,
-            headers.ReplyTo ?? replyTo, seed is null ? TaskShape.Hive : TaskShape.Seed, seed, headers.QueueName ?? queue));
+            headers.ReplyTo ?? replyTo, seed is null ? TaskShape.Hive : TaskShape.Seed, seed, headers.QueueName ?? queue,
+            manifest?.BackoffSeconds));
     }
 
     private static ParseOutcome ParseSeed(JsonElement root, Fields f, TaskMessageHeaders headers, TaskParserOptions o)
@@ -232,19 +235,24 @@ public static class TaskParser
         f.Int(target, "markProgressLength", "target.markProgressLength", -1, MaxResultLength, " (-1 = every line)", out var markLength);
         f.Int(target, "progressLength", "target.progressLength", 0, MaxProgressLength, "", out var progressLength);
         if (f.Error is not null) return f.Rejected();
-        if (CheckRunnable(f, script, command, "target.script", "target.command", o) is { } rejected) return rejected;
+        args ??= EmptyObject;
+        if (CheckRunnable(f, script, command, args.Value, "target.script", "target.command", "target.args", o, out var manifest) is { } rejected)
+            return rejected;
 
         var mark = markLength ?? SeedDefaultMarkProgressLength;
         return new ParseOutcome.Accepted(new TaskSpec(
-            f.Id, script, command, args ?? EmptyObject, acceptUrl, responseUrl, timeout,
-            maxAttempts ?? o.DefaultMaxAttempts, loop ?? SeedDefaultLoop, interval ?? SeedDefaultInterval,
+            f.Id, script, command, args.Value, acceptUrl, responseUrl, timeout ?? manifest?.TimeoutSeconds,
+            maxAttempts ?? manifest?.MaxAttempts ?? o.DefaultMaxAttempts, loop ?? SeedDefaultLoop, interval ?? SeedDefaultInterval,
             progressLength ?? SeedDefaultProgressLength, mark < 0 ? MaxResultLength : mark,
-            headers.ReplyTo ?? replyTo, TaskShape.Seed, new SeedOptions(markAll ?? false, mark), headers.QueueName ?? queue));
+            headers.ReplyTo ?? replyTo, TaskShape.Seed, new SeedOptions(markAll ?? false, mark), headers.QueueName ?? queue,
+            manifest?.BackoffSeconds));
     }
 
-    private static ParseOutcome.Rejected? CheckRunnable(
-        Fields f, string? script, string? command, string scriptField, string commandField, TaskParserOptions o)
+    /// <summary>Checks that the task names one runnable thing and, for a script, that its args match the manifest's schema.</summary>
+    private static ParseOutcome.Rejected? CheckRunnable(Fields f, string? script, string? command, JsonElement args,
+        string scriptField, string commandField, string argsField, TaskParserOptions o, out ScriptManifest? manifest)
     {
+        manifest = null;
         if (script is null && command is null)
             return f.Fail($"{scriptField} is missing: name a script in tasks/ (or a {commandField} where commands are allowed)").Rejected();
         if (script is not null && command is not null)
@@ -260,8 +268,12 @@ public static class TaskParser
 
         if (CheckScriptName(script!, scriptField) is { } syntax)
             return f.Fail(syntax).Rejected();
-        if (o.CheckScript(script!) is { } unknown)
+        var check = o.CheckScript(script!);
+        if (check.Error is { } unknown)
             return f.Fail($"{scriptField} {Quote(script!)}: {unknown}").Rejected();
+        manifest = check.Manifest;
+        if (manifest?.CheckArgs(args, argsField) is { } mismatch)
+            return f.Fail($"{mismatch} (tasks/{script}.json)").Rejected();
         return null;
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Hive.Actors.Processes;
 
 namespace Hive.Actors.Contracts;
 
@@ -34,6 +35,7 @@ public sealed record SeedOptions(bool IsMarkAllProgress, int MarkProgressLength)
 /// <param name="Shape">The shape the task arrived in; decides the callback bodies.</param>
 /// <param name="Seed">Seed options, set when <paramref name="Shape"/> is <see cref="TaskShape.Seed"/>.</param>
 /// <param name="Queue">The queue the task was consumed from (AMQP), if known.</param>
+/// <param name="RetryBackoffSeconds">First retry delay from the script's manifest (<c>backoffSeconds</c>), or null for <c>hive.tasks.retry-backoff</c>.</param>
 public sealed record TaskSpec(
     string TaskId,
     string? Script,
@@ -50,7 +52,8 @@ public sealed record TaskSpec(
     string? ReplyTo,
     TaskShape Shape,
     SeedOptions? Seed,
-    string? Queue)
+    string? Queue,
+    double? RetryBackoffSeconds = null)
 {
     /// <summary>The script name, or <c>"command"</c> for a shell command; the routing key on <c>hive.results</c>.</summary>
     public string ScriptOrCommand => Script ?? "command";
@@ -102,7 +105,7 @@ public abstract record ParseOutcome
 /// <summary>Node settings the parser needs.</summary>
 /// <param name="MaxBodyBytes">Largest accepted body (<c>hive.tasks.max-body-bytes</c>).</param>
 /// <param name="AllowCommands">Whether shell commands (<c>target.command</c>) may run here (<c>hive.tasks.allow-commands</c>).</param>
-/// <param name="CheckScript">Returns null when the script exists and is allowed, else the rejection reason (the catalog implements it).</param>
+/// <param name="CheckScript">Whether the script exists and is allowed, and its manifest (the catalog implements it).</param>
 /// <param name="DefaultMaxAttempts">maxAttempts when the message has none.</param>
 /// <param name="DefaultProgressLength">progressLength when a Hive-shape message has none.</param>
 /// <param name="DefaultResultLength">resultLength when a Hive-shape message has none.</param>
@@ -110,12 +113,22 @@ public abstract record ParseOutcome
 public sealed record TaskParserOptions(
     int MaxBodyBytes,
     bool AllowCommands,
-    Func<string, string?> CheckScript,
+    Func<string, ScriptCheck> CheckScript,
     int DefaultMaxAttempts,
     int DefaultProgressLength,
     int DefaultResultLength,
     int MaxArgsDepth)
 {
     /// <summary>1 MiB bodies, no commands, every script allowed, 3 attempts, 20 progress lines, 1 result line, args depth 32.</summary>
-    public static TaskParserOptions Default { get; } = new(1024 * 1024, false, static _ => null, 3, 20, 1, 32);
+    public static TaskParserOptions Default { get; } = new(1024 * 1024, false, static _ => ScriptCheck.Runnable(null), 3, 20, 1, 32);
+}
+
+/// <summary>What the catalog says about a script a task names: why it cannot run, or the manifest that sets its defaults.</summary>
+/// <param name="Error">The rejection reason, or null when the script exists and is allowed.</param>
+/// <param name="Manifest">The script's manifest (<c>tasks/&lt;script&gt;.json</c>), or null when there is none.</param>
+public readonly record struct ScriptCheck(string? Error, ScriptManifest? Manifest)
+{
+    public static ScriptCheck Runnable(ScriptManifest? manifest) => new(null, manifest);
+
+    public static ScriptCheck Refused(string error) => new(error ?? throw new ArgumentNullException(nameof(error)), null);
 }

@@ -250,7 +250,7 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
         }
         if (end.Kind == EndKind.Retryable && _state.AttemptsLeft && !_state.Cancelled)
         {
-            var due = DateTimeOffset.UtcNow + _services.Settings.RetryDelay(_state.Attempt + 1);
+            var due = DateTimeOffset.UtcNow + _services.Settings.RetryDelay(_state.Attempt + 1, _state.Spec?.RetryBackoffSeconds);
             PersistAndApply(new RetryScheduled(end.Result, due), () => sender.Tell(new EndRecorded(end.TaskId, end.Result.State, true)));
             return;
         }

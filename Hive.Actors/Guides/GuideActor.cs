@@ -162,9 +162,10 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         _job = job with { Runs = runNumber, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow };
         if (job.StartedAt is null) HiveMetrics.QueueWait.Observe(Math.Max(0, (_job.StartedAt!.Value - job.Delivery.ReceivedAt).TotalSeconds));
         ScriptLaunch launch;
+        ScriptManifest? manifest;
         try
         {
-            launch = BuildLaunch(spec, job.Attempt);
+            launch = BuildLaunch(spec, job.Attempt, out manifest);
         }
         catch (Exception e) when (e is ArgumentException or IOException)
         {
@@ -179,6 +180,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             NotifyInterval = _services.Settings.ProgressInterval,
             StopGracePeriod = _services.Settings.StopGrace,
             Timeout = spec.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
+            MaxOutputBytes = manifest?.MaxOutputBytes ?? 0,
+            MemoryLimitBytes = manifest?.MemoryLimitMb * 1024 * 1024,
             KeepWorkingDirectory = _services.Settings.KeepWorkDir,
             RunAs = _services.RunAs,
         };
@@ -202,8 +205,9 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         WriteStatus(TaskState.Running, null, runNumber == 1 ? "started" : null);
     }
 
-    private ScriptLaunch BuildLaunch(TaskSpec spec, int attempt)
+    private ScriptLaunch BuildLaunch(TaskSpec spec, int attempt, out ScriptManifest? manifest)
     {
+        manifest = null;
         if (spec.Command is { } command)
         {
             if (!_services.Settings.AllowCommands)
@@ -212,6 +216,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         }
         var resolution = _catalog.Resolve(spec.Script);
         if (!resolution.TryGetScript(out var script, out var error)) throw new ArgumentException(error);
+        manifest = script.Manifest;
         return ScriptLaunch.ForScript(script, spec.TaskId, attempt, spec.Args, _services.Settings.WorkDir);
     }
 

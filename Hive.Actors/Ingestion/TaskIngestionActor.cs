@@ -40,7 +40,7 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         _monitor = monitor;
         _status = statusWriter;
         var s = services.Settings;
-        _parserOptions = new TaskParserOptions(s.MaxBodyBytes, s.AllowCommands, name => catalog.Resolve(name).Error,
+        _parserOptions = new TaskParserOptions(s.MaxBodyBytes, s.AllowCommands, catalog.Check,
             s.DefaultMaxAttempts, s.DefaultProgressLength, s.DefaultResultLength, s.MaxArgsDepth);
 
         Receive<NodeCapacity>(OnCapacity);

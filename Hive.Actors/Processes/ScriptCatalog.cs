@@ -61,6 +61,13 @@ public sealed partial class ScriptCatalog
         return null;
     }
 
+    /// <summary>The parser's view of <see cref="Resolve"/>: the rejection reason, or the script's manifest.</summary>
+    public Contracts.ScriptCheck Check(string name)
+    {
+        var resolution = Resolve(name);
+        return resolution.IsResolved ? Contracts.ScriptCheck.Runnable(resolution.Script.Manifest) : Contracts.ScriptCheck.Refused(resolution.Error);
+    }
+
     /// <summary>Resolves a script name to the one file that runs it, or explains why it cannot.</summary>
     public ScriptResolution Resolve(string? name)
     {

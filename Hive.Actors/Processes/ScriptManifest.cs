@@ -1,5 +1,7 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Json.Schema;
 
 namespace Hive.Actors.Processes;
 
@@ -7,18 +9,28 @@ namespace Hive.Actors.Processes;
 /// The optional per-script manifest <c>tasks/&lt;script&gt;.json</c>: defaults and limits of one script.
 /// Every field is optional; unknown fields are an error (a misspelt limit must not be silently ignored).
 /// </summary>
+/// <remarks>
+/// Applied when a task is accepted (the task message wins where it sets the same thing): <see cref="TimeoutSeconds"/>,
+/// <see cref="MaxAttempts"/>, <see cref="BackoffSeconds"/>, <see cref="ArgsSchema"/>. Applied to every run on the
+/// node that starts it: <see cref="MaxOutputBytes"/>, <see cref="MemoryLimitMb"/>. Read and shown but not enforced
+/// yet: <see cref="MaxConcurrentPerNode"/>, <see cref="MaxConcurrentPerCluster"/>, <see cref="ExpectedCpu"/>,
+/// <see cref="ExpectedMemoryMb"/> (see <see cref="NotEnforced"/>).
+/// </remarks>
 public sealed record ScriptManifest
 {
     /// <summary>Free text shown in the catalogue.</summary>
     public string? Description { get; init; }
 
-    /// <summary>Default run timeout, in seconds, when the task message sets none.</summary>
-    public double? TimeoutSeconds { get; init; }
+    /// <summary>Default run timeout in whole seconds (1 .. 7 days) when the task message sets none.</summary>
+    public int? TimeoutSeconds { get; init; }
 
-    /// <summary>Default number of attempts (failures and lost nodes count).</summary>
+    /// <summary>Default number of attempts (1 .. 100; failures and lost nodes count) when the task message sets none.</summary>
     public int? MaxAttempts { get; init; }
 
-    /// <summary>Delay before a retry, in seconds (doubled per attempt by the caller if it wishes).</summary>
+    /// <summary>
+    /// Delay before the first retry, in seconds, instead of <c>hive.tasks.retry-backoff</c>; doubled per attempt up to
+    /// the larger of this and <c>hive.tasks.retry-backoff-max</c>. 0 = retry at once.
+    /// </summary>
     public double? BackoffSeconds { get; init; }
 
     /// <summary>At most this many concurrent runs of the script on one node.</summary>
@@ -33,14 +45,58 @@ public sealed record ScriptManifest
     /// <summary>Expected memory use in MiB (admission hint).</summary>
     public long? ExpectedMemoryMb { get; init; }
 
-    /// <summary>Memory limit in MiB (enforced by the caller where it can).</summary>
+    /// <summary>
+    /// Memory limit in MiB: the run's data segment limit (<c>RLIMIT_DATA</c>, set through util-linux <c>prlimit</c>),
+    /// so allocations beyond it fail inside the script (Python raises <c>MemoryError</c>).
+    /// </summary>
     public long? MemoryLimitMb { get; init; }
 
-    /// <summary>Output allowed per run, in bytes; beyond it lines are no longer retained.</summary>
+    /// <summary>Output retained per run, in bytes; beyond it lines are counted and drained but no longer kept.</summary>
     public long? MaxOutputBytes { get; init; }
 
-    /// <summary>A JSON schema for the script's args, checked before a task is accepted.</summary>
+    /// <summary>A JSON schema (draft 2020-12 unless it names another) for the script's args, checked before a task is accepted.</summary>
     public JsonElement? ArgsSchema { get; init; }
+
+    /// <summary>The fields this manifest sets that Hive reads but does not enforce yet.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> NotEnforced =>
+        [.. new (string Name, object? Value)[]
+            {
+                ("maxConcurrentPerNode", MaxConcurrentPerNode), ("maxConcurrentPerCluster", MaxConcurrentPerCluster),
+                ("expectedCpu", ExpectedCpu), ("expectedMemoryMb", ExpectedMemoryMb),
+            }.Where(f => f.Value is not null).Select(f => f.Name)];
+
+    private JsonSchema? _argsSchema;
+
+    /// <summary>
+    /// Checks a task's args against <see cref="ArgsSchema"/>; returns why they do not match (at most three problems,
+    /// each with its JSON pointer under <paramref name="field"/>), or null.
+    /// </summary>
+    public string? CheckArgs(JsonElement args, string field = "args")
+    {
+        if (_argsSchema is null) return null;
+        EvaluationResults results;
+        try
+        {
+            results = _argsSchema.Evaluate(args, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        }
+        catch (Exception e) when (e is JsonSchemaException or RefResolutionException or InvalidOperationException or ArgumentException)
+        {
+            return $"{field} could not be checked against the script's argsSchema: {e.Message}";
+        }
+        if (results.IsValid) return null;
+
+        const int shown = 3;
+        var problems = (results.Details ?? [])
+            .Where(d => d.Errors is { Count: > 0 })
+            .SelectMany(d => d.Errors!.Select(e => $"{field}{d.InstanceLocation}: {e.Value}"))
+            .Distinct()
+            .ToList();
+        if (problems.Count == 0) return $"{field} do not match the script's argsSchema";
+        var text = new StringBuilder($"{field} do not match the script's argsSchema: ").AppendJoin("; ", problems.Take(shown));
+        if (problems.Count > shown) text.Append($" (and {problems.Count - shown} more)");
+        return text.ToString();
+    }
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -66,6 +122,18 @@ public sealed record ScriptManifest
 
         if (manifest is null) throw new FormatException("the manifest must be a JSON object, not null");
         manifest.Validate();
+        if (manifest.ArgsSchema is { } schema)
+        {
+            try
+            {
+                // a registry of its own: nothing is fetched, and two manifests with the same $id do not collide
+                manifest._argsSchema = JsonSchema.Build(schema, new BuildOptions { SchemaRegistry = new SchemaRegistry() });
+            }
+            catch (Exception e) when (e is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException or RefResolutionException)
+            {
+                throw new FormatException($"'argsSchema' is not a usable JSON schema: {e.Message}", e);
+            }
+        }
         return manifest;
     }
 
@@ -83,14 +151,24 @@ public sealed record ScriptManifest
                 throw new FormatException($"'{name}' must be zero or positive, got {v}");
         }
 
+        static void AtMost(string name, double? value, double max, string unit)
+        {
+            if (value is { } v && v > max)
+                throw new FormatException($"'{name}' must be at most {max}{unit}, got {v}");
+        }
+
         Positive("timeoutSeconds", TimeoutSeconds);
+        AtMost("timeoutSeconds", TimeoutSeconds, Contracts.TaskParser.MaxTimeoutSeconds, " (7 days)");
         Positive("maxAttempts", MaxAttempts);
+        AtMost("maxAttempts", MaxAttempts, Contracts.TaskParser.MaxMaxAttempts, "");
         NotNegative("backoffSeconds", BackoffSeconds);
+        AtMost("backoffSeconds", BackoffSeconds, Contracts.TaskParser.MaxTimeoutSeconds, " (7 days)");
         Positive("maxConcurrentPerNode", MaxConcurrentPerNode);
         Positive("maxConcurrentPerCluster", MaxConcurrentPerCluster);
         Positive("expectedCpu", ExpectedCpu);
         Positive("expectedMemoryMb", ExpectedMemoryMb);
         Positive("memoryLimitMb", MemoryLimitMb);
+        AtMost("memoryLimitMb", MemoryLimitMb, 1L << 30, " (1 PiB)");
         NotNegative("maxOutputBytes", MaxOutputBytes);
         if (ArgsSchema is { } schema && schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True or JsonValueKind.False))
             throw new FormatException($"'argsSchema' must be a JSON schema (object or boolean), got {schema.ValueKind}");

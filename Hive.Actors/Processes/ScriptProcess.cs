@@ -90,6 +90,8 @@ public sealed class ScriptProcess : IAsyncDisposable
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Hive runs scripts on Linux only (process groups, /proc)");
         if (options.RunAs is not null && !File.Exists(options.SetprivPath))
             throw new ScriptStartException($"'{options.SetprivPath}' (util-linux setpriv) is missing; it is needed to run scripts as {options.RunAs} (hive.tasks.run-as-user)");
+        if (options.MemoryLimitBytes is not null && !File.Exists(options.PrlimitPath))
+            throw new ScriptStartException($"'{options.PrlimitPath}' (util-linux prlimit) is missing; it is needed to apply the script's memoryLimitMb");
 
         var createdDirectory = false;
         if (launch.OwnsWorkingDirectory)
@@ -123,6 +125,12 @@ public sealed class ScriptProcess : IAsyncDisposable
         }
 
         arguments.AddRange(launch.Arguments);
+        if (options.MemoryLimitBytes is { } memoryLimit)
+        {
+            // outermost, so the limit is set before setpriv drops privileges and is inherited by everything after
+            arguments.InsertRange(0, [$"--data={memoryLimit}:{memoryLimit}", "--", program]);
+            program = options.PrlimitPath;
+        }
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
         {

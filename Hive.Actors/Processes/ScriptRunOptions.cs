@@ -20,6 +20,15 @@ public sealed record ScriptRunOptions
     /// <summary>Output (stdout + stderr bytes) retained per run; beyond it lines are counted and drained but no longer kept. 0 = unlimited.</summary>
     public long MaxOutputBytes { get; init; }
 
+    /// <summary>
+    /// Data segment limit of the run in bytes (<c>RLIMIT_DATA</c>: heap and private writable mappings), set by starting
+    /// it through util-linux <c>prlimit</c>, which execs in place. Null = the node's own limit.
+    /// </summary>
+    public long? MemoryLimitBytes { get; init; }
+
+    /// <summary>util-linux <c>prlimit</c>, used to apply <see cref="MemoryLimitBytes"/> without a shell.</summary>
+    public string PrlimitPath { get; init; } = "/usr/bin/prlimit";
+
     /// <summary>Wall-clock limit of the run (pauses included); on expiry the run is stopped and its exit says <see cref="ScriptStopReason.TimedOut"/>. Null = none.</summary>
     public TimeSpan? Timeout { get; init; }
 
@@ -63,6 +72,7 @@ public sealed record ScriptRunOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(NotifyInterval, TimeSpan.FromMilliseconds(1), nameof(NotifyInterval));
         ArgumentOutOfRangeException.ThrowIfNegative(StopGracePeriod.Ticks, nameof(StopGracePeriod));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxOutputBytes, nameof(MaxOutputBytes));
+        if (MemoryLimitBytes is { } limit) ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1, nameof(MemoryLimitBytes));
         if (Timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(t, TimeSpan.Zero, nameof(Timeout));
         ArgumentOutOfRangeException.ThrowIfNegative(DrainTimeout.Ticks, nameof(DrainTimeout));
         ArgumentException.ThrowIfNullOrWhiteSpace(SetprivPath, nameof(SetprivPath));

@@ -25,7 +25,7 @@ public abstract record SubmitOutcome
 /// </summary>
 public sealed class TaskSubmitter(HiveSettings settings, ScriptCatalog catalog, IHiveBus bus, TaskQueries queries, ILogger<TaskSubmitter> log)
 {
-    private readonly TaskParserOptions _options = new(settings.MaxBodyBytes, settings.AllowCommands, name => catalog.Resolve(name).Error,
+    private readonly TaskParserOptions _options = new(settings.MaxBodyBytes, settings.AllowCommands, catalog.Check,
         settings.DefaultMaxAttempts, settings.DefaultProgressLength, settings.DefaultResultLength, settings.MaxArgsDepth);
 
     public int MaxBodyBytes => settings.MaxBodyBytes;

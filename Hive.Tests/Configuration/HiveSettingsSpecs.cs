@@ -237,6 +237,19 @@ public sealed partial class HiveSettingsSpecs : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(5), settings.RetryDelay(50));
     }
 
+    [Fact]
+    public void A_manifest_backoff_replaces_the_first_delay_and_may_exceed_the_configured_cap()
+    {
+        var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString("hive.tasks { retry-backoff = 1s, retry-backoff-max = 5s }"));
+
+        Assert.Equal(TimeSpan.FromSeconds(2), settings.RetryDelay(2, 2));
+        Assert.Equal(TimeSpan.FromSeconds(4), settings.RetryDelay(3, 2));
+        Assert.Equal(TimeSpan.FromSeconds(5), settings.RetryDelay(5, 2));
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.RetryDelay(2, 30));
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.RetryDelay(4, 30));
+        Assert.Equal(TimeSpan.Zero, settings.RetryDelay(3, 0));
+    }
+
     [Theory]
     [InlineData("amqp://hive:s3cret@rabbit.local:5672/prod", "amqp://hive:***@rabbit.local:5672/prod")]
     [InlineData("amqps://svc:p%40ss%3Aword@rabbit.local/", "amqps://svc:***@rabbit.local/")]

@@ -10,7 +10,9 @@ internal static class ContractTestHelpers
     public static readonly TaskParserOptions Options = new(
         MaxBodyBytes: 1024 * 1024,
         AllowCommands: false,
-        CheckScript: name => name is "transcode" or "clean-up" or "stats.v2" or "sample" ? null : "is not in tasks/ on this node",
+        CheckScript: name => name is "transcode" or "clean-up" or "stats.v2" or "sample"
+            ? ScriptCheck.Runnable(null)
+            : ScriptCheck.Refused("is not in tasks/ on this node"),
         DefaultMaxAttempts: 3,
         DefaultProgressLength: 20,
         DefaultResultLength: 1,

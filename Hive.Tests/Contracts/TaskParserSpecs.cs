@@ -195,7 +195,7 @@ public sealed class TaskParserSpecs
     public void The_catalog_is_asked_with_the_exact_script_name()
     {
         var asked = new List<string>();
-        var options = Options with { CheckScript = name => { asked.Add(name); return null; } };
+        var options = Options with { CheckScript = name => { asked.Add(name); return ScriptCheck.Runnable(null); } };
         Accepted("""{"taskId":"t1","script":"stats.v2"}""", options: options);
         Assert.Equal(["stats.v2"], asked);
     }
@@ -211,7 +211,7 @@ public sealed class TaskParserSpecs
     public void Script_names_that_would_leave_tasks_are_rejected_before_the_catalog_is_asked(string name)
     {
         var asked = false;
-        var options = Options with { CheckScript = _ => { asked = true; return null; } };
+        var options = Options with { CheckScript = _ => { asked = true; return ScriptCheck.Runnable(null); } };
         var r = Rejected($$"""{"taskId":"t1","script":"{{name}}"}""", options: options);
 
         Assert.Equal("t1", r.TaskId);

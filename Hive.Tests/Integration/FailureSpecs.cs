@@ -128,6 +128,7 @@ public sealed class FailureSpecs : IClassFixture<FailureSpecs.NodeFixture>
         var rootedId = Id();
         var typesId = Id();
         var commandId = Id();
+        var schemaId = Id();
         var cases = new List<BadMessage>
         {
             new("bad JSON", $$"""{"taskId": "{{badJsonId}}", "script": """, "not valid JSON", badJsonId, MessageId: badJsonId),
@@ -141,6 +142,8 @@ public sealed class FailureSpecs : IClassFixture<FailureSpecs.NodeFixture>
                 $"the limit is {MaxBodyBytes}", oversizeId, MessageId: oversizeId),
             new("a command without allow-commands", $$$"""{"missionId": "{{{commandId}}}", "target": {"command": "cat /etc/passwd"}}""",
                 "hive.tasks.allow-commands = off", commandId),
+            new("args that break the script's argsSchema (tasks/wordcount.json)",
+                $$$"""{"taskId": "{{{schemaId}}}", "script": "wordcount", "args": {"text": 5}}""", "args/text", schemaId),
         };
 
         var good = new List<string>();
@@ -177,6 +180,22 @@ public sealed class FailureSpecs : IClassFixture<FailureSpecs.NodeFixture>
             Assert.Equal(TaskState.Succeeded, (await Bus.WaitForResultAsync(goodId, TimeSpan.FromSeconds(10))).State);
         Assert.NotNull(_fixture.Node.Pid);
         Assert.Equal(0u, await Bus.QueueDepthAsync());
+    }
+
+    [Fact]
+    public async Task A_script_s_manifest_sets_the_defaults_of_a_task_that_does_not_set_its_own()
+    {
+        var defaults = HiveTestBus.NewId("manifest");
+        var own = HiveTestBus.NewId("manifest-own");
+        await Bus.PublishTaskAsync(new { taskId = defaults, script = "wordcount", args = new { text = "to be or not to be", top = 1 } });
+        await Bus.PublishTaskAsync(new { taskId = own, script = "wordcount", args = new { text = "x" }, maxAttempts = 4 });
+
+        var result = await Bus.WaitForResultAsync(defaults, TimeSpan.FromSeconds(30));
+        Assert.Equal(TaskState.Succeeded, result.State);
+        Assert.Equal(2, result.MaxAttempts); // tasks/wordcount.json; the node's default is 3
+        Assert.Equal(6, result.Result!.Value.GetProperty("words").GetInt32());
+        Assert.Equal("to", result.Result.Value.GetProperty("top")[0].GetProperty("word").GetString());
+        Assert.Equal(4, (await Bus.WaitForResultAsync(own, TimeSpan.FromSeconds(30))).MaxAttempts);
     }
 
     private sealed record BadMessage(string Kind, string Body, string ReasonNames, string? TaskId = null, string? MessageId = null);

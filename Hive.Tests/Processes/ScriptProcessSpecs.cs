@@ -279,6 +279,33 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
+    public async Task A_memory_limit_makes_allocations_beyond_it_fail_inside_the_script_and_leaves_smaller_ones_alone()
+    {
+        _dir.Write("hungry.py", """
+            import json, sys
+            mib = json.loads(sys.argv[1])["action"]["mib"]
+            try:
+                block = bytearray(mib * 1024 * 1024)
+                print(f"allocated {len(block) // (1024 * 1024)} MiB")
+            except MemoryError:
+                print("MemoryError")
+                sys.exit(7)
+            """);
+        var limited = Fast with { MemoryLimitBytes = 128L * 1024 * 1024 };
+
+        var (refused, _) = await RunToEnd(Run.Launch(_dir.Catalog(), "hungry", """{"mib": 512}""", _dir.Work), limited);
+        var (allowed, _) = await RunToEnd(Run.Launch(_dir.Catalog(), "hungry", """{"mib": 16}""", _dir.Work), limited);
+        var (unlimited, _) = await RunToEnd(Run.Launch(_dir.Catalog(), "hungry", """{"mib": 512}""", _dir.Work), Fast);
+
+        Assert.True(refused.ExitCode == 7, string.Join("\n", refused.Final.Lines));
+        Assert.Contains("MemoryError", refused.Final.Lines);
+        Assert.True(allowed.Succeeded, string.Join("\n", allowed.Final.Lines));
+        Assert.Contains("allocated 16 MiB", allowed.Final.Lines);
+        Assert.True(unlimited.Succeeded, string.Join("\n", unlimited.Final.Lines));
+        Assert.Contains("allocated 512 MiB", unlimited.Final.Lines);
+    }
+
+    [Fact]
     public async Task Exit_codes_are_reported_and_stderr_is_captured()
     {
         var (failed, _) = await RunToEnd(Run.Launch(_repo, "fail", "{}", _dir.Work));
