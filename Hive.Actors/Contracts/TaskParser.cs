@@ -96,6 +96,11 @@ public static class TaskParser
             // JsonElement.GetString() on a string escape that is not valid UTF-16 (e.g. a lone "\ud800").
             return Reject(HeaderId(headers, seed: false), "body is not valid JSON: a string holds an invalid unicode escape");
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Last resort (a catalog or schema check that threw): bad input must become a dead letter, never a stream failure.
+            return Reject(HeaderId(headers, seed: false), $"the task could not be checked ({e.GetType().Name})");
+        }
     }
 
     /// <summary>
@@ -125,6 +130,7 @@ public static class TaskParser
             w.WriteNumber("resultLength", spec.ResultLength);
             if (spec.ReplyTo is not null) w.WriteString("replyTo", spec.ReplyTo);
             if (spec.Queue is not null) w.WriteString("queue", spec.Queue);
+            if (spec.RetryBackoffSeconds is { } backoff) w.WriteNumber("retryBackoffSeconds", backoff);
             if (spec.Shape == TaskShape.Seed)
             {
                 var seed = spec.Seed ?? new SeedOptions(false, SeedDefaultMarkProgressLength);
@@ -185,6 +191,7 @@ public static class TaskParser
         f.Int(root, "resultLength", "resultLength", 0, MaxResultLength, "", out var resultLength);
         f.String(root, "replyTo", "replyTo", out var replyTo);
         f.String(root, "queue", "queue", out var queue);
+        f.Interval(root, "retryBackoffSeconds", "retryBackoffSeconds", out var retryBackoff);
 
         SeedOptions? seed = null;
         if (f.Error is null && root.TryGetProperty("seed", out var seedElement) && seedElement.ValueKind != JsonValueKind.Null)
@@ -201,14 +208,15 @@ public static class TaskParser
 
         if (f.Error is not null) return f.Rejected();
         args ??= EmptyObject;
-        if (CheckRunnable(f, script, command, args.Value, "script", "command", "args", o, out var manifest) is { } rejected) return rejected;
+        if (CheckRunnable(f, script, command, args.Value, "script", "command", "args", o, headers.Requeued, out var manifest) is { } rejected)
+            return rejected;
 
         return new ParseOutcome.Accepted(new TaskSpec(
             f.Id, script, command, args.Value, acceptUrl, responseUrl, timeout ?? manifest?.TimeoutSeconds,
             maxAttempts ?? manifest?.MaxAttempts ?? o.DefaultMaxAttempts, loop ?? 1, interval ?? 0,
             progressLength ?? o.DefaultProgressLength, resultLength ?? o.DefaultResultLength,
             headers.ReplyTo ?? replyTo, seed is null ? TaskShape.Hive : TaskShape.Seed, seed, headers.QueueName ?? queue,
-            manifest?.BackoffSeconds));
+            retryBackoff ?? manifest?.BackoffSeconds));
     }
 
     private static ParseOutcome ParseSeed(JsonElement root, Fields f, TaskMessageHeaders headers, TaskParserOptions o)
@@ -236,7 +244,7 @@ public static class TaskParser
         f.Int(target, "progressLength", "target.progressLength", 0, MaxProgressLength, "", out var progressLength);
         if (f.Error is not null) return f.Rejected();
         args ??= EmptyObject;
-        if (CheckRunnable(f, script, command, args.Value, "target.script", "target.command", "target.args", o, out var manifest) is { } rejected)
+        if (CheckRunnable(f, script, command, args.Value, "target.script", "target.command", "target.args", o, headers.Requeued, out var manifest) is { } rejected)
             return rejected;
 
         var mark = markLength ?? SeedDefaultMarkProgressLength;
@@ -248,9 +256,12 @@ public static class TaskParser
             manifest?.BackoffSeconds));
     }
 
-    /// <summary>Checks that the task names one runnable thing and, for a script, that its args match the manifest's schema.</summary>
+    /// <summary>
+    /// Checks that the task names one runnable thing and, for a script, that its args match the manifest's schema (not for
+    /// a re-queued task: it was accepted under the schema of its time).
+    /// </summary>
     private static ParseOutcome.Rejected? CheckRunnable(Fields f, string? script, string? command, JsonElement args,
-        string scriptField, string commandField, string argsField, TaskParserOptions o, out ScriptManifest? manifest)
+        string scriptField, string commandField, string argsField, TaskParserOptions o, bool requeued, out ScriptManifest? manifest)
     {
         manifest = null;
         if (script is null && command is null)
@@ -272,7 +283,7 @@ public static class TaskParser
         if (check.Error is { } unknown)
             return f.Fail($"{scriptField} {Quote(script!)}: {unknown}").Rejected();
         manifest = check.Manifest;
-        if (manifest?.CheckArgs(args, argsField) is { } mismatch)
+        if (!requeued && manifest?.CheckArgs(args, argsField) is { } mismatch)
             return f.Fail($"{mismatch} (tasks/{script}.json)").Rejected();
         return null;
     }

@@ -80,7 +80,9 @@ public sealed record TaskSpec(
 /// <param name="CorrelationId">AMQP correlation-id: the task id when the body and message-id have none (the seed's mission id).</param>
 /// <param name="ReplyTo">AMQP reply-to: where the result is also published.</param>
 /// <param name="QueueName">The queue the message was consumed from.</param>
-public sealed record TaskMessageHeaders(string? MessageId, string? CorrelationId, string? ReplyTo, string? QueueName)
+/// <summary>The AMQP properties of a task message that the parser reads.</summary>
+/// <param name="Requeued">Set by a node putting back a task it accepted before (header <c>x-hive-requeued</c>): its args are not checked again.</param>
+public sealed record TaskMessageHeaders(string? MessageId, string? CorrelationId, string? ReplyTo, string? QueueName, bool Requeued = false)
 {
     public static readonly TaskMessageHeaders None = new(null, null, null, null);
 }

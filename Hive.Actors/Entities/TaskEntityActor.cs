@@ -330,7 +330,7 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
         if (_state.RequeuePending && !_publishing && _state.Spec is { } spec)
         {
             _publishing = true;
-            _services.Bus.PublishTaskAsync(spec).PipeTo(Self, success: () => new RequeueDone(null), failure: e => new RequeueDone(e));
+            _services.Bus.RequeueTaskAsync(spec).PipeTo(Self, success: () => new RequeueDone(null), failure: e => new RequeueDone(e));
             WriteStatus(TaskState.Queued, "back on the queue", "requeued");
         }
         if (_state.Phase == TaskPhase.Finished && !_state.ResultDelivered && !_delivering && _state.Result is { } result)

@@ -119,7 +119,8 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
     private async Task<Option<TaskDelivery>> TriageAsync(CommittableIncomingMessage message)
     {
         var props = message.Message.Properties;
-        var headers = new TaskMessageHeaders(props.MessageId, props.CorrelationId, props.ReplyTo, _services.Settings.TaskQueue);
+        var requeued = props.Headers is { } amqpHeaders && amqpHeaders.TryGetValue(RabbitHiveBus.RequeuedHeader, out var flag) && flag is true;
+        var headers = new TaskMessageHeaders(props.MessageId, props.CorrelationId, props.ReplyTo, _services.Settings.TaskQueue, requeued);
         var outcome = TaskParser.Parse(message.Message.Body.Span, headers, _parserOptions);
         switch (outcome)
         {

@@ -8,6 +8,12 @@ public interface IHiveBus
     /// <summary>Puts a task (back) on the task queue as a persistent message.</summary>
     Task PublishTaskAsync(TaskSpec spec, CancellationToken ct = default);
 
+    /// <summary>
+    /// Puts a task that was accepted before back on its queue (a retry, a lost node, a hand-back), marked with
+    /// <c>x-hive-requeued</c>: its args are not checked again against a manifest schema that may have changed since.
+    /// </summary>
+    Task RequeueTaskAsync(TaskSpec spec, CancellationToken ct = default);
+
     /// <summary>Publishes a result to the results exchange (routing key = script) and to the task's reply-to.</summary>
     Task PublishResultAsync(TaskResult result, string? replyTo, string? correlationId, CancellationToken ct = default);
 

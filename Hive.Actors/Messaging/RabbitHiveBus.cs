@@ -10,6 +10,7 @@ namespace Hive.Actors.Messaging;
 public sealed class RabbitHiveBus : IHiveBus
 {
     public const string ReasonHeader = "x-hive-reason";
+    public const string RequeuedHeader = "x-hive-requeued";
     private readonly AmqpPublisher _publisher;
     private readonly HiveSettings _settings;
 
@@ -19,11 +20,16 @@ public sealed class RabbitHiveBus : IHiveBus
         _settings = settings;
     }
 
-    public Task PublishTaskAsync(TaskSpec spec, CancellationToken ct = default)
+    public Task PublishTaskAsync(TaskSpec spec, CancellationToken ct = default) => PublishTaskAsync(spec, requeued: false, ct);
+
+    public Task RequeueTaskAsync(TaskSpec spec, CancellationToken ct = default) => PublishTaskAsync(spec, requeued: true, ct);
+
+    private Task PublishTaskAsync(TaskSpec spec, bool requeued, CancellationToken ct)
     {
         var props = new BasicProperties
         {
             Persistent = true, ContentType = "application/json", MessageId = spec.TaskId, CorrelationId = spec.TaskId, ReplyTo = spec.ReplyTo,
+            Headers = requeued ? new Dictionary<string, object?> { [RequeuedHeader] = true } : null,
         };
         return _publisher.PublishAsync("", spec.Queue ?? _settings.TaskQueue, TaskParser.Serialize(spec), props, cancellationToken: ct);
     }

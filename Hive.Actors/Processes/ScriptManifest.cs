@@ -51,10 +51,13 @@ public sealed record ScriptManifest
     /// </summary>
     public long? MemoryLimitMb { get; init; }
 
-    /// <summary>Output retained per run, in bytes; beyond it lines are counted and drained but no longer kept.</summary>
+    /// <summary>Output retained per run, in bytes (at least 1); beyond it lines are counted and drained but no longer kept.</summary>
     public long? MaxOutputBytes { get; init; }
 
-    /// <summary>A JSON schema (draft 2020-12 unless it names another) for the script's args, checked before a task is accepted.</summary>
+    /// <summary>
+    /// A JSON schema (draft 2020-12 unless it names another) for the script's args, checked before a task is accepted.
+    /// Only local references (<c>"$ref": "#/…"</c>) are allowed: nothing is fetched.
+    /// </summary>
     public JsonElement? ArgsSchema { get; init; }
 
     /// <summary>The fields this manifest sets that Hive reads but does not enforce yet.</summary>
@@ -75,27 +78,101 @@ public sealed record ScriptManifest
     public string? CheckArgs(JsonElement args, string field = "args")
     {
         if (_argsSchema is null) return null;
+        // The schema library turns numbers into decimals, and its multipleOf sizes a stack buffer by the exponent:
+        // a hostile 1e-100000000 would overflow the stack (uncatchable). Numbers beyond what a double holds never reach it.
+        if (FindUncheckableNumber(args, field) is { } uncheckable) return uncheckable;
         EvaluationResults results;
         try
         {
             results = _argsSchema.Evaluate(args, new EvaluationOptions { OutputFormat = OutputFormat.List });
         }
-        catch (Exception e) when (e is JsonSchemaException or RefResolutionException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return $"{field} could not be checked against the script's argsSchema: {e.Message}";
+            return $"{field} could not be checked against the script's argsSchema: {Shorten(e.Message)}";
         }
         if (results.IsValid) return null;
 
         const int shown = 3;
         var problems = (results.Details ?? [])
             .Where(d => d.Errors is { Count: > 0 })
-            .SelectMany(d => d.Errors!.Select(e => $"{field}{d.InstanceLocation}: {e.Value}"))
+            .SelectMany(d => d.Errors!.Select(e => Shorten($"{field}{d.InstanceLocation}: {e.Value}")))
             .Distinct()
             .ToList();
         if (problems.Count == 0) return $"{field} do not match the script's argsSchema";
         var text = new StringBuilder($"{field} do not match the script's argsSchema: ").AppendJoin("; ", problems.Take(shown));
         if (problems.Count > shown) text.Append($" (and {problems.Count - shown} more)");
         return text.ToString();
+    }
+
+    private const int MaxNumberDigits = 40;
+    private const int MaxNumberExponent = 308;
+
+    private static string? FindUncheckableNumber(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Number:
+                return IsCheckable(element.GetRawText()) ? null
+                    : $"{Shorten(path)} is a number beyond what argsSchema checks ({MaxNumberDigits} digits, exponent ±{MaxNumberExponent})";
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                    if (FindUncheckableNumber(property.Value, $"{path}/{property.Name}") is { } found) return found;
+                return null;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                    if (FindUncheckableNumber(item, $"{path}/{index++}") is { } found) return found;
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>At most <see cref="MaxNumberDigits"/> digits and an exponent within ±<see cref="MaxNumberExponent"/> (raw JSON number text).</summary>
+    private static bool IsCheckable(string number)
+    {
+        var e = number.AsSpan().IndexOfAny('e', 'E');
+        var mantissa = e < 0 ? number.AsSpan() : number.AsSpan(0, e);
+        var digits = 0;
+        foreach (var c in mantissa)
+            if (char.IsAsciiDigit(c)) digits++;
+        if (digits > MaxNumberDigits) return false;
+        if (e < 0) return true;
+        return int.TryParse(number.AsSpan(e + 1), System.Globalization.NumberStyles.AllowLeadingSign,
+                   System.Globalization.CultureInfo.InvariantCulture, out var exponent)
+               && Math.Abs(exponent) <= MaxNumberExponent;
+    }
+
+    /// <summary>A problem as shown in a rejection: printable, and at most 200 characters (it may quote the task's own input).</summary>
+    private static string Shorten(string text)
+    {
+        var printable = string.Create(text.Length, text, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++) span[i] = char.IsControl(source[i]) ? ' ' : source[i];
+        });
+        return printable.Length <= 200 ? printable : printable[..200] + "…";
+    }
+
+    /// <summary>The first <c>$ref</c> that is not local (<c>#…</c>), anywhere in the schema, or null.</summary>
+    private static string? FindRemoteReference(JsonElement schema)
+    {
+        switch (schema.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in schema.EnumerateObject())
+                {
+                    if (property.Name == "$ref" && property.Value.ValueKind == JsonValueKind.String && !property.Value.GetString()!.StartsWith('#'))
+                        return property.Value.GetString();
+                    if (FindRemoteReference(property.Value) is { } found) return found;
+                }
+                return null;
+            case JsonValueKind.Array:
+                foreach (var item in schema.EnumerateArray())
+                    if (FindRemoteReference(item) is { } found) return found;
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new()
@@ -124,12 +201,14 @@ public sealed record ScriptManifest
         manifest.Validate();
         if (manifest.ArgsSchema is { } schema)
         {
+            if (FindRemoteReference(schema) is { } remote)
+                throw new FormatException($"'argsSchema' refers to '{Shorten(remote)}': only local references (\"#/…\") are allowed, nothing is fetched");
             try
             {
                 // a registry of its own: nothing is fetched, and two manifests with the same $id do not collide
                 manifest._argsSchema = JsonSchema.Build(schema, new BuildOptions { SchemaRegistry = new SchemaRegistry() });
             }
-            catch (Exception e) when (e is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException or RefResolutionException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 throw new FormatException($"'argsSchema' is not a usable JSON schema: {e.Message}", e);
             }
@@ -169,7 +248,7 @@ public sealed record ScriptManifest
         Positive("expectedMemoryMb", ExpectedMemoryMb);
         Positive("memoryLimitMb", MemoryLimitMb);
         AtMost("memoryLimitMb", MemoryLimitMb, 1L << 30, " (1 PiB)");
-        NotNegative("maxOutputBytes", MaxOutputBytes);
+        Positive("maxOutputBytes", MaxOutputBytes);
         if (ArgsSchema is { } schema && schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True or JsonValueKind.False))
             throw new FormatException($"'argsSchema' must be a JSON schema (object or boolean), got {schema.ValueKind}");
     }

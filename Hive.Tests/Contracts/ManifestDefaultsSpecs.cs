@@ -58,6 +58,42 @@ public sealed class ManifestDefaultsSpecs : IDisposable
     }
 
     [Fact]
+    public void A_seed_shaped_task_naming_a_script_takes_the_manifest_s_defaults_too()
+    {
+        var spec = Assert.IsType<ParseOutcome.Accepted>(Parse("""{"missionId": "m1", "target": {"script": "resize", "args": {"width": 3}}}""")).Spec;
+
+        Assert.Equal((90, 5, 2.5), (spec.TimeoutSeconds, spec.MaxAttempts, spec.RetryBackoffSeconds));
+    }
+
+    [Fact]
+    public void A_requeued_task_keeps_what_it_was_accepted_with_when_the_manifest_changes_meanwhile()
+    {
+        var spec = Assert.IsType<ParseOutcome.Accepted>(Parse("""{"taskId": "t1", "script": "resize", "args": {"width": 10}}""")).Spec;
+        _dir.Write("resize.json", """{ "argsSchema": { "properties": { "width": { "type": "string" } } } }""");
+        var body = TaskParser.Serialize(spec);
+        var options = ContractTestHelpers.Options with { CheckScript = _dir.Catalog().Check };
+
+        var requeued = TaskParser.Parse(body, new TaskMessageHeaders(null, null, null, null, Requeued: true), options);
+        var resubmitted = TaskParser.Parse(body, TaskMessageHeaders.None, options);
+
+        var again = Assert.IsType<ParseOutcome.Accepted>(requeued).Spec;
+        Assert.Equal((90, 5, 2.5), (again.TimeoutSeconds, again.MaxAttempts, again.RetryBackoffSeconds));
+        Assert.Contains("args/width", Assert.IsType<ParseOutcome.Rejected>(resubmitted).Reason);
+    }
+
+    [Fact]
+    public void A_catalog_that_throws_makes_a_rejection_not_an_exception()
+    {
+        var options = ContractTestHelpers.Options with { CheckScript = _ => throw new IOException("disk gone") };
+
+        var rejected = Assert.IsType<ParseOutcome.Rejected>(
+            TaskParser.Parse(Encoding.UTF8.GetBytes("""{"taskId": "t1", "script": "resize"}"""), new TaskMessageHeaders("t1", null, null, null), options));
+
+        Assert.Equal("t1", rejected.TaskId);
+        Assert.Contains("could not be checked", rejected.Reason);
+    }
+
+    [Fact]
     public void Args_that_do_not_match_the_schema_are_rejected_with_the_task_id_and_the_field()
     {
         var hive = Assert.IsType<ParseOutcome.Rejected>(Parse("""{"taskId": "t1", "script": "resize", "args": {"width": "wide"}}"""));

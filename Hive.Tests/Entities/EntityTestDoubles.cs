@@ -34,6 +34,9 @@ internal sealed class RecordingBus : IHiveBus
         return Task.CompletedTask;
     }
 
+    /// <summary>Recorded with the published tasks: the entity only ever re-queues.</summary>
+    public Task RequeueTaskAsync(TaskSpec spec, CancellationToken ct = default) => PublishTaskAsync(spec, ct);
+
     public async Task PublishResultAsync(TaskResult result, string? replyTo, string? correlationId, CancellationToken ct = default)
     {
         await Task.Yield();

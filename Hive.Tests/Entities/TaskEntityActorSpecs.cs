@@ -153,6 +153,21 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
     }
 
     [Fact]
+    public async Task A_backoff_from_the_script_manifest_replaces_the_node_s_retry_backoff()
+    {
+        var spec = Spec(NewTaskId(), maxAttempts: 3) with { RetryBackoffSeconds = 30 };
+        var entity = Entity(spec.TaskId);
+        await ClaimedAsync(entity, OwnerA, spec);
+
+        await AskAsync<EndRecorded>(entity, new ReportEnd(spec.TaskId, 1, Result(spec.TaskId, TaskState.Failed, 1), EndKind.Retryable));
+
+        OpenTaskEntry? retry = null;
+        await AwaitConditionAsync(async () => (retry = await IndexEntry(spec.TaskId))?.Phase == "retry", Timeout);
+        var dueIn = DateTimeOffset.FromUnixTimeMilliseconds(retry!.DueAtUnixMs) - DateTimeOffset.UtcNow;
+        Assert.InRange(dueIn, TimeSpan.FromSeconds(25), TimeSpan.FromSeconds(31)); // the node's own backoff is 0.8 s
+    }
+
+    [Fact]
     public async Task A_retryable_failure_with_attempts_left_is_requeued_after_the_backoff_and_claimed_again_as_attempt_2_epoch_2()
     {
         var spec = Spec(NewTaskId(), maxAttempts: 3);

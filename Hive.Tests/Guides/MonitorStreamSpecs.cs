@@ -11,6 +11,7 @@ using Hive.Actors.Hosting;
 using Hive.Actors.Processes;
 using Hive.Tests.Entities;
 using Hive.Tests.Infrastructure;
+using Hive.Tests.Processes;
 using StackExchange.Redis;
 using Xunit;
 using static Hive.Actors.Entities.TaskEntityCommands;
@@ -39,7 +40,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
-    private void StartMonitor(int guides, bool faultInjection = false)
+    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null)
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
@@ -52,7 +53,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 """)
             .WithFallback(HiveSettings.DefaultConfig));
         var services = new HiveServices(settings, new RecordingBus(), new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
-        _monitor = Sys.ActorOf(MonitorActor.Props(services, new ScriptCatalog(ScriptCatalogSettings.Create(RepoPaths.Tasks)), _entities.Ref,
+        _monitor = Sys.ActorOf(MonitorActor.Props(services, new ScriptCatalog(ScriptCatalogSettings.Create(tasksDir ?? RepoPaths.Tasks)), _entities.Ref,
             CreateTestProbe().Ref), "monitor");
     }
 
@@ -198,6 +199,36 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         _entities.LastSender.Tell(new ClaimRefused("claiming", "already ended succeeded", false));
         AwaitAssert(() => Assert.Contains(("claiming", "ack"), Settled()));
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the monitor counts the guide free again
+    }
+
+    [Fact]
+    public void A_guide_runs_a_script_under_its_manifest_s_memory_and_output_limits()
+    {
+        using var tasks = new TempTasks();
+        tasks.Write("hungry.py", """
+            for i in range(500):
+                print(f"line {i} " + "x" * 90, flush=True)
+            try:
+                block = bytearray(256 * 1024 * 1024)
+            except MemoryError:
+                raise SystemExit(7)
+            """);
+        tasks.Write("hungry.json", """{ "memoryLimitMb": 64, "maxOutputBytes": 1000 }""");
+        StartMonitor(guides: 1, tasksDir: tasks.Tasks);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        var spec = EntitySamples.Spec("hungry") with { Script = "hungry", TimeoutSeconds = null };
+        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
+        ExpectClaim("hungry");
+        _entities.LastSender.Tell(new ClaimGranted("hungry", 1, 1));
+
+        var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(20));
+        Assert.Equal(7, end.Result.ExitCode); // the 256 MiB allocation failed under the 64 MiB limit
+        var last = Assert.Single(end.Result.Lines);
+        Assert.StartsWith("line ", last);
+        Assert.True(int.Parse(last.Split(' ')[1]) < 100, $"kept output ran to '{last[..10]}' past the 1000-byte limit");
     }
 
     [Fact]

@@ -30,6 +30,8 @@ public sealed class ScriptManifestSpecs
     [InlineData("""{ "memoryLimitMb": 0 }""", "'memoryLimitMb' must be a positive number")]
     [InlineData("""{ "argsSchema": 5 }""", "'argsSchema' must be a JSON schema")]
     [InlineData("""{ "argsSchema": { "type": "nonsense" } }""", "'argsSchema' is not a usable JSON schema")]
+    [InlineData("""{ "argsSchema": { "$ref": "https://example.com/args.json" } }""", "only local references")]
+    [InlineData("""{ "maxOutputBytes": 0 }""", "'maxOutputBytes' must be a positive number")]
     public void Limits_out_of_range_and_unusable_schemas_are_refused_with_the_field_named(string json, string expected)
     {
         var error = Assert.Throws<FormatException>(() => Parse(json));
@@ -60,6 +62,32 @@ public sealed class ScriptManifestSpecs
         Assert.Contains("input", missing);
         Assert.NotNull(many);
         Assert.Contains("more)", many);
+    }
+
+    [Theory]
+    [InlineData("""{ "properties": { "n": { "const": 1 } } }""", """{ "n": 1e29 }""")]
+    [InlineData("""{ "properties": { "n": { "enum": [1, 2] } } }""", """{ "n": 1e400 }""")]
+    [InlineData("""{ "properties": { "n": { "multipleOf": 0.5 } } }""", """{ "n": 1e-100000000 }""")]
+    [InlineData("""{ "properties": { "n": { "maximum": 10 } } }""", """{ "n": 1e4294967297 }""")]
+    [InlineData("""{ "properties": { "n": { "uniqueItems": true } } }""", """{ "n": [1, 100000000000000000000000000000000000000000000000] }""")]
+    public void Hostile_numbers_are_refused_with_a_reason_instead_of_reaching_the_schema_library(string schema, string args)
+    {
+        var manifest = Parse($$"""{ "argsSchema": {{schema}} }""");
+
+        var problem = manifest.CheckArgs(Json(args));
+
+        Assert.NotNull(problem);
+        Assert.True(problem.StartsWith("args/n", StringComparison.Ordinal) || problem.StartsWith("args could not be checked", StringComparison.Ordinal), problem);
+    }
+
+    [Fact]
+    public void Numbers_of_ordinary_size_are_checked_normally()
+    {
+        var manifest = Parse("""{ "argsSchema": { "properties": { "n": { "multipleOf": 0.5, "maximum": 1e300 } } } }""");
+
+        Assert.Null(manifest.CheckArgs(Json("""{ "n": 2.5 }""")));
+        Assert.Null(manifest.CheckArgs(Json("""{ "n": 1.5e10 }""")));
+        Assert.Contains("args/n", manifest.CheckArgs(Json("""{ "n": 0.3 }""")));
     }
 
     [Fact]
