@@ -19,12 +19,16 @@ namespace Hive.Actors.Guides;
 /// sink: it signals demand only while a guide is free and its admission gate is open (the machine's CPU and memory
 /// are below hive.node.admission's limits), so the node never holds more tasks than it can run; running tasks are
 /// never touched by admission.
+/// A delivery whose script already runs as often as its manifest's <c>maxConcurrentPerNode</c> allows waits here,
+/// unacknowledged and counted as a taken guide, until a run of that script ends; after <c>hive.node.park-after</c> it
+/// goes back to the queue for another node.
 /// Routes control commands to the guide running the task, and publishes the guides to hive:node:&lt;node&gt;
 /// (and, with hive.redis.seed-compat, to the seed's hive.watchdog-&lt;ip&gt;).
 /// </summary>
 public sealed class MonitorActor : ReceiveActor, IWithTimers
 {
     private const string IdleTrimTimer = "idle-trim";
+    private const string DeferredTimer = "deferred";
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HiveServices _services;
     private readonly IActorRef _entities;
@@ -41,11 +45,13 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private string? _seedHostIp;
     private AdmissionStatus _admission = AdmissionStatus.Initial;
     private (TaskDelivery Delivery, IActorRef Stream)? _held;
+    private readonly ScriptConcurrency _limits;
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
         _services = services;
         _entities = entities;
+        _limits = new ScriptConcurrency(catalog);
         for (var i = 1; i <= services.Settings.Guides; i++)
         {
             var id = $"guide-{i}";
@@ -65,6 +71,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<Drain>(StartDrain);
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
+        Receive<ExpireDeferred>(_ => OnExpireDeferred());
         Receive<TrimIdleMemory>(TrimMemory);
         Receive<GuideCommands.Crash>(_ =>
         {
@@ -99,11 +106,14 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     /// <summary>Tells the task ingestion (event stream) whether this node can take a task now; only changes are published.</summary>
     private void PublishCapacity()
     {
-        var canTake = _free.Count > 0 && !_draining && _admission.Open && _held is null;
+        var canTake = HasRoom && !_draining && _admission.Open && _held is null;
         if (_lastCapacity == canTake) return;
         _lastCapacity = canTake;
         Context.System.EventStream.Publish(new NodeCapacity(canTake));
     }
+
+    /// <summary>A guide is free that no waiting delivery is counted against.</summary>
+    private bool HasRoom => _free.Count > _limits.Waiting;
 
     private void OnStreamInit(IActorRef stream)
     {
@@ -136,14 +146,14 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             stream.Tell(StreamAck.Instance);
             return;
         }
-        if (_free.Count > 0 && _admission.Open) stream.Tell(StreamAck.Instance);
+        if (HasRoom && _admission.Open) stream.Tell(StreamAck.Instance);
         else _pendingAck = stream;
     }
 
     /// <summary>Gives the waiting stream its demand once a guide is free, the gate is open and the node is not draining.</summary>
     private void ReleasePendingDemand()
     {
-        if (_pendingAck is not { } pending || _free.Count == 0 || _draining || !_admission.Open) return;
+        if (_pendingAck is not { } pending || !HasRoom || _draining || !_admission.Open) return;
         _pendingAck = null;
         pending.Tell(StreamAck.Instance);
     }
@@ -164,6 +174,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         {
             _log.Info("Admission open again (cpu {Cpu}, memory {Memory}): taking tasks", Percent(status.CpuPercent), Percent(status.MemoryPercent));
             DispatchHeld();
+            DispatchDeferred();
             ReleasePendingDemand();
         }
     }
@@ -202,16 +213,52 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
                 _admission.Reason, delivery.Spec.TaskId);
             return;
         }
+        if (_limits.AtLimit(delivery.Spec))
+        {
+            _limits.Defer(delivery, sender, DateTimeOffset.UtcNow);
+            _log.Debug("Task {TaskId}: script {Script} runs as often as tasks/{Script}.json allows here; waiting for one of its runs to end",
+                delivery.Spec.TaskId, delivery.Spec.Script, delivery.Spec.Script);
+            if (!Timers.IsTimerActive(DeferredTimer))
+                Timers.StartPeriodicTimer(DeferredTimer, ExpireDeferred.Instance, _services.Settings.ParkAfter / 2);
+            OfferDemand(sender);
+            return;
+        }
         Dispatch(first.Value, delivery, sender);
     }
 
-    private void Dispatch(string guideId, TaskDelivery delivery, IActorRef stream)
+    /// <summary>Hands a delivery to a free guide; the stream that sent it gets its next demand unless it already had it.</summary>
+    private void Dispatch(string guideId, TaskDelivery delivery, IActorRef stream, bool offerDemand = true)
     {
         _free.Remove(guideId);
+        _limits.Started(guideId, delivery.Spec);
         Timers.Cancel(IdleTrimTimer);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
-        OfferDemand(stream);
+        if (offerDemand) OfferDemand(stream);
+    }
+
+    /// <summary>Runs waiting deliveries whose script is below its limit again (their streams had their demand when they were deferred).</summary>
+    private void DispatchDeferred()
+    {
+        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable() is { } deferred)
+            Dispatch(first.Value, deferred.Delivery, deferred.Stream, offerDemand: false);
+        if (_limits.Waiting == 0) Timers.Cancel(DeferredTimer);
+    }
+
+    /// <summary>Deliveries that waited park-after go back to the queue, where another node may have room for their script.</summary>
+    private void OnExpireDeferred()
+    {
+        var expired = _limits.TakeWaitingSince(DateTimeOffset.UtcNow - _services.Settings.ParkAfter);
+        foreach (var deferred in expired)
+        {
+            _log.Debug("Task {TaskId}: no run of {Script} ended within {ParkAfter}; back to the queue", deferred.Delivery.Spec.TaskId,
+                deferred.Script, _services.Settings.ParkAfter);
+            _ = deferred.Delivery.Nack(true);
+        }
+        if (_limits.Waiting == 0) Timers.Cancel(DeferredTimer);
+        if (expired.Count == 0) return;
+        PublishCapacity();
+        ReleasePendingDemand();
     }
 
     /// <summary>Runs the delivery held while the gate was closed, once it is open and a guide is free.</summary>
@@ -225,10 +272,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnGuideFree(string guideId)
     {
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
+        _limits.Ended(guideId);
         if (_free.Count == _guides.Count) ScheduleIdleTrim();
         PublishCapacity();
         // The held delivery may come from a replaced stream: the current one can still be waiting for demand.
         DispatchHeld();
+        DispatchDeferred();
         ReleasePendingDemand();
         if (_draining && _free.Count == _guides.Count) CompleteDrain();
     }
@@ -321,6 +370,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _ = held.Delivery.Nack(true);
             held.Stream.Tell(StreamAck.Instance);
         }
+        foreach (var deferred in _limits.TakeWaitingSince()) _ = deferred.Delivery.Nack(true);
+        Timers.Cancel(DeferredTimer);
         _log.Info("Draining: no new tasks; running ones get {Timeout} to finish", timeout);
         if (_free.Count == _guides.Count) CompleteDrain();
         else if (timeout == TimeSpan.Zero) HandBackRunning();
@@ -428,6 +479,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         public static readonly TrimIdleMemory First = new();
         public static readonly TrimIdleMemory Again = new();
         private TrimIdleMemory() { }
+    }
+
+    private sealed class ExpireDeferred : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+    {
+        public static readonly ExpireDeferred Instance = new();
+        private ExpireDeferred() { }
     }
 
     private sealed class DrainDeadline

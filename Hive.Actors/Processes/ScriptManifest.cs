@@ -12,9 +12,9 @@ namespace Hive.Actors.Processes;
 /// <remarks>
 /// Applied when a task is accepted (the task message wins where it sets the same thing): <see cref="TimeoutSeconds"/>,
 /// <see cref="MaxAttempts"/>, <see cref="BackoffSeconds"/>, <see cref="ArgsSchema"/>. Applied to every run on the
-/// node that starts it: <see cref="MaxOutputBytes"/>, <see cref="MemoryLimitMb"/>. Read and shown but not enforced
-/// yet: <see cref="MaxConcurrentPerNode"/>, <see cref="MaxConcurrentPerCluster"/>, <see cref="ExpectedCpu"/>,
-/// <see cref="ExpectedMemoryMb"/> (see <see cref="NotEnforced"/>).
+/// node that starts it: <see cref="MaxOutputBytes"/>, <see cref="MemoryLimitMb"/>; by each node's monitor:
+/// <see cref="MaxConcurrentPerNode"/>. Read and shown but not enforced yet: <see cref="MaxConcurrentPerCluster"/>,
+/// <see cref="ExpectedCpu"/>, <see cref="ExpectedMemoryMb"/> (see <see cref="NotEnforced"/>).
 /// </remarks>
 public sealed record ScriptManifest
 {
@@ -65,7 +65,7 @@ public sealed record ScriptManifest
     public IReadOnlyList<string> NotEnforced =>
         [.. new (string Name, object? Value)[]
             {
-                ("maxConcurrentPerNode", MaxConcurrentPerNode), ("maxConcurrentPerCluster", MaxConcurrentPerCluster),
+                ("maxConcurrentPerCluster", MaxConcurrentPerCluster),
                 ("expectedCpu", ExpectedCpu), ("expectedMemoryMb", ExpectedMemoryMb),
             }.Where(f => f.Value is not null).Select(f => f.Name)];
 

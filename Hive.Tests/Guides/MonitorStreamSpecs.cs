@@ -40,12 +40,13 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
-    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null)
+    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s")
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
                 hive.node.name = {{_node}}
                 hive.node.idle-trim-after = 0s
+                hive.node.park-after = {{parkAfter}}
                 hive.node.allow-fault-injection = {{(faultInjection ? "on" : "off")}}
                 # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
                 # and open it themselves by sending the monitor its verdicts.
@@ -199,6 +200,64 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         _entities.LastSender.Tell(new ClaimRefused("claiming", "already ended succeeded", false));
         AwaitAssert(() => Assert.Contains(("claiming", "ack"), Settled()));
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the monitor counts the guide free again
+    }
+
+    private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with { Spec = EntitySamples.Spec(taskId) with { Script = script } };
+
+    /// <summary>tasks/gpu.sh may run once at a time per node (its manifest); tasks/cpu.sh has no limit.</summary>
+    private static TempTasks TasksWithALimitedScript()
+    {
+        var tasks = new TempTasks();
+        tasks.Write("gpu.sh", "sleep 60");
+        tasks.Write("gpu.json", """{ "maxConcurrentPerNode": 1 }""");
+        tasks.Write("cpu.sh", "sleep 60");
+        return tasks;
+    }
+
+    [Fact]
+    public void A_task_over_its_script_s_per_node_limit_waits_for_a_run_of_that_script_while_other_scripts_keep_flowing()
+    {
+        using var tasks = TasksWithALimitedScript();
+        StartMonitor(guides: 3, tasksDir: tasks.Tasks);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
+        var firstGpu = ExpectClaim("gpu-1");
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-2", "gpu"));
+        _entities.ExpectNoMsg(Quiet); // waits: gpu runs once per node
+        stream.ExpectMsg<StreamAck>(); // two guides free, one counted for the waiting task: still room for another script
+        stream.Send(_monitor, Delivery("cpu-1", "cpu"));
+        var cpu = ExpectClaim("cpu-1");
+        stream.ExpectNoMsg(Quiet); // one guide free, and it is counted for gpu-2
+
+        firstGpu.Tell(new ClaimRefused("gpu-1", "already ended succeeded", false));
+        ExpectClaim("gpu-2"); // the run of gpu ended: the waiting task runs
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // and the third guide is free for anything again
+        Assert.DoesNotContain(Settled(), s => s.TaskId == "gpu-2");
+        cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
+    }
+
+    [Fact]
+    public void A_task_that_waited_park_after_for_its_script_goes_back_to_the_queue_and_the_stream_gets_its_demand_back()
+    {
+        using var tasks = TasksWithALimitedScript();
+        StartMonitor(guides: 2, tasksDir: tasks.Tasks, parkAfter: "600ms");
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
+        ExpectClaim("gpu-1");
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-2", "gpu"));
+        stream.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // the one free guide is counted for gpu-2
+
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(3));
+        Assert.Contains(("gpu-2", "requeue"), Settled());
+        _entities.ExpectNoMsg(Quiet);
     }
 
     [Fact]

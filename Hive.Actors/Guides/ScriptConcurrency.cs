@@ -1,0 +1,76 @@
+using Akka.Actor;
+using Hive.Actors.Contracts;
+using Hive.Actors.Processes;
+
+namespace Hive.Actors.Guides;
+
+/// <summary>A delivery waiting for a run of its script to end (the script is at its per-node limit).</summary>
+public sealed record DeferredDelivery(TaskDelivery Delivery, IActorRef Stream, string Script, DateTimeOffset Since);
+
+/// <summary>
+/// The monitor's bookkeeping for a script manifest's <c>maxConcurrentPerNode</c>: which script each busy guide runs,
+/// and the deliveries that wait, unacknowledged, for a run of their script to end. Not thread-safe (the monitor's own).
+/// </summary>
+public sealed class ScriptConcurrency(ScriptCatalog catalog)
+{
+    private readonly Dictionary<string, string> _running = new(StringComparer.Ordinal);
+    private readonly LinkedList<DeferredDelivery> _waiting = new();
+
+    /// <summary>Deliveries waiting; each holds one unit of the node's prefetch, so demand counts them as taken guides.</summary>
+    public int Waiting => _waiting.Count;
+
+    /// <summary>True when <paramref name="spec"/>'s script already runs as often on this node as its manifest allows.</summary>
+    public bool AtLimit(TaskSpec spec) =>
+        spec.Script is { } script && LimitOf(script) is { } limit && RunningCount(script) >= limit;
+
+    public void Started(string guideId, TaskSpec spec)
+    {
+        if (spec.Script is { } script) _running[guideId] = script;
+        else _running.Remove(guideId);
+    }
+
+    public void Ended(string guideId) => _running.Remove(guideId);
+
+    public void Defer(TaskDelivery delivery, IActorRef stream, DateTimeOffset now) =>
+        _waiting.AddLast(new DeferredDelivery(delivery, stream, delivery.Spec.Script!, now));
+
+    /// <summary>Removes and returns the oldest waiting delivery whose script is now below its limit, if any.</summary>
+    public DeferredDelivery? TakeRunnable()
+    {
+        for (var node = _waiting.First; node is not null; node = node.Next)
+        {
+            if (AtLimit(node.Value.Delivery.Spec)) continue;
+            _waiting.Remove(node);
+            return node.Value;
+        }
+        return null;
+    }
+
+    /// <summary>Removes and returns the deliveries waiting since before <paramref name="cutoff"/> (all of them when null).</summary>
+    public IReadOnlyList<DeferredDelivery> TakeWaitingSince(DateTimeOffset? cutoff = null)
+    {
+        var taken = new List<DeferredDelivery>();
+        for (var node = _waiting.First; node is not null;)
+        {
+            var next = node.Next;
+            if (cutoff is null || node.Value.Since <= cutoff)
+            {
+                taken.Add(node.Value);
+                _waiting.Remove(node);
+            }
+            node = next;
+        }
+        return taken;
+    }
+
+    private int RunningCount(string script)
+    {
+        var count = 0;
+        foreach (var running in _running.Values)
+            if (running == script) count++;
+        return count;
+    }
+
+    // Resolutions are cached by the catalog (ScriptCatalog.ReuseResolutionFor), so this is a dictionary lookup per task.
+    private int? LimitOf(string script) => catalog.Resolve(script).Script?.Manifest?.MaxConcurrentPerNode;
+}
