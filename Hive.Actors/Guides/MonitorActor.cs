@@ -9,6 +9,7 @@ using Hive.Actors.Contracts;
 using Hive.Actors.Entities;
 using Hive.Actors.Hosting;
 using Hive.Actors.Ingestion;
+using Hive.Actors.Messaging;
 using Hive.Actors.Processes;
 
 namespace Hive.Actors.Guides;
@@ -204,6 +205,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _pendingAck = sender;
             return;
         }
+        if (_limits.AtLimit(delivery.Spec))
+        {
+            Defer(delivery, sender);
+            return;
+        }
         if (!_admission.Open)
         {
             // Demand was given while the gate was open and the element came after it closed: hold it here, unacknowledged
@@ -213,17 +219,18 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
                 _admission.Reason, delivery.Spec.TaskId);
             return;
         }
-        if (_limits.AtLimit(delivery.Spec))
-        {
-            _limits.Defer(delivery, sender, DateTimeOffset.UtcNow);
-            _log.Debug("Task {TaskId}: script {Script} runs as often as tasks/{Script}.json allows here; waiting for one of its runs to end",
-                delivery.Spec.TaskId, delivery.Spec.Script, delivery.Spec.Script);
-            if (!Timers.IsTimerActive(DeferredTimer))
-                Timers.StartPeriodicTimer(DeferredTimer, ExpireDeferred.Instance, _services.Settings.ParkAfter / 2);
-            OfferDemand(sender);
-            return;
-        }
         Dispatch(first.Value, delivery, sender);
+    }
+
+    /// <summary>Keeps a delivery whose script is at its per-node limit until a run of it ends; the stream gets its next demand if there is room.</summary>
+    private void Defer(TaskDelivery delivery, IActorRef stream)
+    {
+        _limits.Defer(delivery, stream, DateTimeOffset.UtcNow);
+        _log.Debug("Task {TaskId}: script {Script} runs as often as its manifest allows on this node; waiting for one of its runs to end",
+            delivery.Spec.TaskId, delivery.Spec.Script);
+        if (!Timers.IsTimerActive(DeferredTimer))
+            Timers.StartPeriodicTimer(DeferredTimer, ExpireDeferred.Instance, _services.Settings.ParkAfter / 4);
+        OfferDemand(stream);
     }
 
     /// <summary>Hands a delivery to a free guide; the stream that sent it gets its next demand unless it already had it.</summary>
@@ -245,15 +252,19 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         if (_limits.Waiting == 0) Timers.Cancel(DeferredTimer);
     }
 
-    /// <summary>Deliveries that waited park-after go back to the queue, where another node may have room for their script.</summary>
+    /// <summary>
+    /// Deliveries that waited park-after go to the back of the queue, where another node may have room for their script;
+    /// the back, not their old place at the head, so the tasks queued behind them (other scripts) are not starved while
+    /// the limited script's runs go on here.
+    /// </summary>
     private void OnExpireDeferred()
     {
         var expired = _limits.TakeWaitingSince(DateTimeOffset.UtcNow - _services.Settings.ParkAfter);
         foreach (var deferred in expired)
         {
-            _log.Debug("Task {TaskId}: no run of {Script} ended within {ParkAfter}; back to the queue", deferred.Delivery.Spec.TaskId,
+            _log.Debug("Task {TaskId}: no run of {Script} ended within {ParkAfter}; to the back of the queue", deferred.Delivery.Spec.TaskId,
                 deferred.Script, _services.Settings.ParkAfter);
-            _ = deferred.Delivery.Nack(true);
+            _ = MoveToBackAsync(_services.Bus, deferred.Delivery);
         }
         if (_limits.Waiting == 0) Timers.Cancel(DeferredTimer);
         if (expired.Count == 0) return;
@@ -266,7 +277,28 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return;
         _held = null;
+        if (_limits.AtLimit(held.Delivery.Spec))
+        {
+            Defer(held.Delivery, held.Stream); // and the stream gets the demand it was owed while the delivery was held
+            return;
+        }
         Dispatch(first.Value, held.Delivery, held.Stream);
+    }
+
+    /// <summary>Published again (confirmed), then the original is acknowledged; should either fail, the original goes back where it was.</summary>
+    private static async Task MoveToBackAsync(IHiveBus bus, TaskDelivery delivery)
+    {
+        try
+        {
+            await bus.PublishTaskAsync(delivery.Spec).ConfigureAwait(false);
+            await delivery.Ack().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Not published: requeue at its place. Published but not acknowledged: its channel is gone and the broker
+            // requeues the original too; the second copy is refused by the task's entity when claimed.
+            try { await delivery.Nack(true).ConfigureAwait(false); } catch (Exception) { }
+        }
     }
 
     private void OnGuideFree(string guideId)

@@ -31,6 +31,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     private readonly TestProbe _entities;
     private readonly string _node = $"monitor-spec-{Guid.NewGuid():N}";
     private IActorRef _monitor = ActorRefs.Nobody;
+    private readonly RecordingBus _bus = new();
     private readonly List<(string TaskId, string Settled)> _settled = new();
 
     public MonitorStreamSpecs(RedisFixture fixture, ITestOutputHelper output) : base(Hocon, "monitor-stream-spec", output)
@@ -53,7 +54,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 hive.node.admission { max-cpu-percent = 100, max-memory-percent = 100, interval = 1h }
                 """)
             .WithFallback(HiveSettings.DefaultConfig));
-        var services = new HiveServices(settings, new RecordingBus(), new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
+        var services = new HiveServices(settings, _bus, new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
         _monitor = Sys.ActorOf(MonitorActor.Props(services, new ScriptCatalog(ScriptCatalogSettings.Create(tasksDir ?? RepoPaths.Tasks)), _entities.Ref,
             CreateTestProbe().Ref), "monitor");
     }
@@ -236,12 +237,13 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         firstGpu.Tell(new ClaimRefused("gpu-1", "already ended succeeded", false));
         ExpectClaim("gpu-2"); // the run of gpu ended: the waiting task runs
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // and the third guide is free for anything again
+        stream.ExpectNoMsg(Quiet); // once: gpu-2's own demand was given when it was deferred
         Assert.DoesNotContain(Settled(), s => s.TaskId == "gpu-2");
         cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
     }
 
     [Fact]
-    public void A_task_that_waited_park_after_for_its_script_goes_back_to_the_queue_and_the_stream_gets_its_demand_back()
+    public void A_task_that_waited_park_after_for_its_script_goes_to_the_back_of_the_queue_and_the_stream_gets_its_demand_back()
     {
         using var tasks = TasksWithALimitedScript();
         StartMonitor(guides: 2, tasksDir: tasks.Tasks, parkAfter: "600ms");
@@ -256,7 +258,50 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // the one free guide is counted for gpu-2
 
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(3));
-        Assert.Contains(("gpu-2", "requeue"), Settled());
+        AwaitAssert(() => Assert.Contains(("gpu-2", "ack"), Settled())); // published again first, at the back of the queue
+        Assert.Single(_bus.TasksFor("gpu-2"));
+        _entities.ExpectNoMsg(Quiet);
+    }
+
+    [Fact]
+    public void A_task_at_its_script_s_limit_that_arrives_while_the_gate_is_closed_still_waits_for_a_run_of_its_script()
+    {
+        using var tasks = TasksWithALimitedScript();
+        StartMonitor(guides: 2, tasksDir: tasks.Tasks);
+        AwaitGateSampled();
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
+        var firstGpu = ExpectClaim("gpu-1");
+        stream.ExpectMsg<StreamAck>();
+
+        _monitor.Tell(new AdmissionStatus(false, 99, 10, "cpu 99% > 90%"));
+        stream.Send(_monitor, Delivery("gpu-2", "gpu"));
+        _monitor.Tell(new AdmissionStatus(true, 10, 10, null));
+        _entities.ExpectNoMsg(Quiet); // the gate is open and a guide is free, but gpu still runs once
+
+        firstGpu.Tell(new ClaimRefused("gpu-1", "already ended succeeded", false));
+        ExpectClaim("gpu-2");
+    }
+
+    [Fact]
+    public void Draining_hands_waiting_tasks_back_to_the_queue_at_once()
+    {
+        using var tasks = TasksWithALimitedScript();
+        StartMonitor(guides: 2, tasksDir: tasks.Tasks);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
+        var firstGpu = ExpectClaim("gpu-1");
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-2", "gpu"));
+
+        _monitor.Tell(Drain.Instance, TestActor);
+        AwaitAssert(() => Assert.Contains(("gpu-2", "requeue"), Settled()));
+        firstGpu.Tell(new ClaimRefused("gpu-1", "already ended succeeded", false));
+        ExpectMsg<Drained>(TimeSpan.FromSeconds(5));
         _entities.ExpectNoMsg(Quiet);
     }
 

@@ -30,4 +30,25 @@ public sealed class BrokersFixtureSpecs : IClassFixture<BrokersFixture>
         }
         Assert.NotNull(got);
     }
+
+    [Fact]
+    public async Task Rabbitmqctl_reaches_the_throwaway_broker_for_diagnostics()
+    {
+        var queue = $"ctl-{Guid.NewGuid():N}";
+        var factory = new ConnectionFactory { Uri = new Uri(_fixture.Rabbit.Uri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false);
+        await channel.BasicPublishAsync("", queue, new ReadOnlyMemory<byte>("x"u8.ToArray()));
+
+        var expected = $"{queue}\t1\t0\t0"; // name, ready, unacknowledged, consumers
+        var listing = "";
+        for (var i = 0; i < 20 && !listing.Split('\n').Contains(expected); i++)
+        {
+            if (i > 0) await Task.Delay(250);
+            listing = await _fixture.Rabbit.CtlAsync("list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers");
+        }
+
+        Assert.Contains(expected, listing.Split('\n'));
+    }
 }

@@ -56,6 +56,26 @@ public sealed class RabbitMqServer : IAsyncDisposable
         await FreePort.WaitListeningAsync(Port, TimeSpan.FromSeconds(60), () => ReadLog());
     }
 
+    /// <summary>Runs rabbitmqctl against this broker (for diagnostics); returns its output, or the error.</summary>
+    public async Task<string> CtlAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-u", "rabbitmq", "--", "env", $"HOME={_dir}", "/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", NodeName, "-q" }.Concat(args))
+            psi.ArgumentList.Add(arg);
+        try
+        {
+            using var process = Process.Start(psi)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            return (await output + await error).Trim();
+        }
+        catch (Exception e)
+        {
+            return $"rabbitmqctl failed: {e.Message}";
+        }
+    }
+
     private string ReadLog()
     {
         try
