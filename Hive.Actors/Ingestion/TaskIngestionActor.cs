@@ -98,8 +98,12 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
     private void StartStream()
     {
         var s = _services.Settings;
+        // A parked stream's channel stays open until what it handed over is settled: a delivery waiting for a run of its
+        // script (the monitor) is settled within 1.5 x park-after, so the channel waits at least twice that.
+        var drainTimeout = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 2 * s.ParkAfter.Ticks));
         var source = NamedQueueSourceSettings.Create(_amqp, s.TaskQueue)
-            .WithDeclarations(HiveTopology.TaskQueue(s), HiveTopology.DeadLetterQueue(s));
+            .WithDeclarations(HiveTopology.TaskQueue(s), HiveTopology.DeadLetterQueue(s))
+            .WithDrainTimeout(drainTimeout);
         // A failed source (broker unreachable at start, channel closed by the broker) is started again with
         // backoff instead of leaving the node up but deaf; unacknowledged deliveries go back to the queue.
         var restarting = RestartSource.OnFailuresWithBackoff(() => AmqpSource.CommittableSource(source, bufferSize: s.Guides)
