@@ -161,12 +161,15 @@ public static class Program
                 string Percent(string name) => view.Info is { ValueKind: System.Text.Json.JsonValueKind.Object } i && i.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.Number
                     ? $"{v.GetDouble():0.#}%" : "-";
                 Console.WriteLine($"{view.Node}: {guides.Count} guides, {busy} busy, admission {view.Admission} (cpu {Percent("cpuPercent")}, memory {Percent("memoryPercent")})");
+                if (view.Scripts.Count > 0)
+                    Console.WriteLine($"  scripts: {string.Join(", ", view.Scripts.Select(s => $"{s.Name} {s.Hash[..Math.Min(8, s.Hash.Length)]}"))}");
                 foreach (var (guide, status) in guides)
                 {
                     string Field(string name) => status.TryGetProperty(name, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null ? v.ToString() : "-";
                     Console.WriteLine($"  {guide,-10} {Field("state"),-10} task={Field("taskId"),-36} pid={Field("pid"),-8} heartbeat={Field("heartbeat")}");
                 }
             }
+            foreach (var difference in NodeView.CatalogDifferences(nodes)) Console.WriteLine($"warning: {difference}");
             if (nodes.Count == 0) Console.WriteLine("no node has reported in the last few seconds");
             return 0;
         });

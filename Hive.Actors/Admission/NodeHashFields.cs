@@ -5,7 +5,7 @@ public static class NodeHashFields
 {
     /// <summary>
     /// The node itself: <c>{admission: "open" | "closed: memory 93% &gt; 90%", cpuPercent, memoryPercent, guides, free,
-    /// draining, heartbeat}</c>. Readers listing guides skip it (guide ids never start with an underscore).
+    /// draining, heartbeat, scripts: [{name, hash}]}</c> (scripts: its catalogue, read every 30 s). Readers listing guides skip it (guide ids never start with an underscore).
     /// </summary>
     public const string Node = "_node";
 }

@@ -30,6 +30,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 {
     private const string IdleTrimTimer = "idle-trim";
     private const string DeferredTimer = "deferred";
+    private const string CatalogTimer = "catalog";
+
+    /// <summary>How often the catalogue (the scripts of tasks/ and their content hashes) is read again for the heartbeat.</summary>
+    public static readonly TimeSpan CatalogRefreshInterval = TimeSpan.FromSeconds(30);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HiveServices _services;
     private readonly IActorRef _entities;
@@ -47,12 +51,17 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private AdmissionStatus _admission = AdmissionStatus.Initial;
     private (TaskDelivery Delivery, IActorRef Stream)? _held;
     private readonly ScriptConcurrency _limits;
+    private readonly ScriptCatalog _catalog;
+    // The catalogue as advertised in hive:node:<node>: [{name, hash}], the scripts of tasks/ and their content hashes.
+    private object[] _scripts = [];
+    private readonly HashSet<string> _warnedManifests = new(StringComparer.Ordinal);
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
         _services = services;
         _entities = entities;
         _limits = new ScriptConcurrency(catalog);
+        _catalog = catalog;
         for (var i = 1; i <= services.Settings.Guides; i++)
         {
             var id = $"guide-{i}";
@@ -73,6 +82,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
         Receive<ExpireDeferred>(_ => OnExpireDeferred());
+        Receive<ReadCatalog>(_ => ReadCatalogAsync());
+        Receive<CatalogRead>(OnCatalogRead);
         Receive<TrimIdleMemory>(TrimMemory);
         Receive<GuideCommands.Crash>(_ =>
         {
@@ -92,6 +103,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         Context.ActorOf(ResourceGateActor.Props(_services.Settings.Admission), "admission");
         Timers.StartPeriodicTimer("heartbeat", Heartbeat.Instance, TimeSpan.Zero, _services.Settings.HeartbeatInterval);
+        Timers.StartPeriodicTimer(CatalogTimer, ReadCatalog.Instance, TimeSpan.Zero, CatalogRefreshInterval);
         ScheduleIdleTrim();
     }
 
@@ -445,11 +457,35 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             free = _free.Count,
             draining = _draining,
             heartbeat = now,
+            scripts = _scripts,
         }));
         var writes = new List<Task> { db.HashSetAsync(key, [.. entries, node]), db.KeyExpireAsync(key, ttl) };
         if (_services.Settings.SeedCompat) writes.Add(WriteSeedWatchdog(db, now));
         Task.WhenAll(writes)
             .ContinueWith(t => log.Debug("Heartbeat write failed: {Error}", t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    /// <summary>Lists tasks/ off the actor's thread (file system reads); the result comes back as <see cref="CatalogRead"/>.</summary>
+    private void ReadCatalogAsync()
+    {
+        var catalog = _catalog;
+        Task.Run(() => new CatalogRead(catalog.List()))
+            .PipeTo(Self, failure: e => new CatalogRead(null, e.GetBaseException().Message));
+    }
+
+    private void OnCatalogRead(CatalogRead read)
+    {
+        if (read.Scripts is not { } scripts)
+        {
+            _log.Warning("Reading the tasks folder for the catalogue failed: {Error}", read.Error);
+            return;
+        }
+        _scripts = [.. scripts.Select(s => (object)new { name = s.Name, hash = s.ContentHash })];
+        foreach (var script in scripts)
+        {
+            if (script.Manifest is not { NotEnforced.Count: > 0 } manifest || !_warnedManifests.Add(script.ContentHash)) continue;
+            _log.Warning("tasks/{Script}.json sets {Fields}, which Hive reads but does not enforce yet", script.Name, string.Join(", ", manifest.NotEnforced));
+        }
     }
 
     /// <summary>
@@ -511,6 +547,14 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         public static readonly TrimIdleMemory First = new();
         public static readonly TrimIdleMemory Again = new();
         private TrimIdleMemory() { }
+    }
+
+    private sealed record CatalogRead(IReadOnlyList<ResolvedScript>? Scripts, string? Error = null);
+
+    private sealed class ReadCatalog : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+    {
+        public static readonly ReadCatalog Instance = new();
+        private ReadCatalog() { }
     }
 
     private sealed class ExpireDeferred : INotInfluenceReceiveTimeout, IDeadLetterSuppression

@@ -213,4 +213,32 @@ public sealed record NodeView(string Node, JsonElement? Info, IReadOnlyList<(str
         Info is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("admission", out var a) && a.ValueKind == JsonValueKind.String
             ? a.GetString()!
             : "unknown";
+
+    /// <summary>The node's catalogue: the scripts of its tasks/ folder and their content hashes (empty when it reports none).</summary>
+    public IReadOnlyList<(string Name, string Hash)> Scripts =>
+        Info is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Array
+            ? [.. scripts.EnumerateArray()
+                .Where(s => s.ValueKind == JsonValueKind.Object && s.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+                            && s.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
+                .Select(s => (s.GetProperty("name").GetString()!, s.GetProperty("hash").GetString()!))]
+            : [];
+
+    /// <summary>
+    /// One line per script whose content (script + manifest) differs between the nodes that have it, or that only some
+    /// nodes have: a task of it would behave differently depending on the node that takes it.
+    /// </summary>
+    public static IReadOnlyList<string> CatalogDifferences(IReadOnlyList<NodeView> nodes)
+    {
+        var reporting = nodes.Where(n => n.Scripts.Count > 0).ToArray();
+        if (reporting.Length < 2) return [];
+        var lines = new List<string>();
+        foreach (var name in reporting.SelectMany(n => n.Scripts.Select(s => s.Name)).Distinct().Order(StringComparer.Ordinal))
+        {
+            var versions = reporting.Select(n => (n.Node, Hash: n.Scripts.FirstOrDefault(s => s.Name == name).Hash)).ToArray();
+            if (versions.Select(v => v.Hash).Distinct().Count() == 1) continue;
+            lines.Add($"tasks/{name} differs between nodes: " +
+                      string.Join(", ", versions.Select(v => $"{v.Node} {(v.Hash is null ? "(missing)" : v.Hash[..Math.Min(8, v.Hash.Length)])}")));
+        }
+        return lines;
+    }
 }

@@ -45,6 +45,8 @@ public sealed class ClusterSpecs : IClassFixture<ClusterSpecs.ClusterFixture>
         Assert.True(exit == 0, listing);
         Assert.All(names, name => Assert.Contains($"{name}: 2 guides", listing));
         Assert.Contains("admission open", listing);
+        Assert.Contains("  scripts: ", listing); // each node's catalogue, from the same tasks/ folder:
+        Assert.DoesNotContain("differs between nodes", listing);
 
         var ids = Enumerable.Range(0, 30).Select(i => HiveTestBus.NewId($"spread{i}")).ToArray();
         foreach (var id in ids) await Bus.PublishTaskAsync(new { taskId = id, script = "sleep", args = new { seconds = 1 } });

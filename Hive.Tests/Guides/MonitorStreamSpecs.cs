@@ -243,6 +243,22 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public void The_heartbeat_advertises_the_catalogue_with_its_content_hashes()
+    {
+        using var tasks = TasksWithALimitedScript();
+        StartMonitor(guides: 1, tasksDir: tasks.Tasks);
+        var catalog = new ScriptCatalog(ScriptCatalogSettings.Create(tasks.Tasks));
+
+        AwaitAssert(() =>
+        {
+            var node = JsonDocument.Parse(_redis.GetDatabase().HashGet(RedisKeys.Node(_node), NodeHashFields.Node).ToString()).RootElement;
+            var scripts = node.GetProperty("scripts").EnumerateArray()
+                .Select(s => (s.GetProperty("name").GetString(), s.GetProperty("hash").GetString())).ToArray();
+            Assert.Equal([("cpu", catalog.Resolve("cpu").Script!.ContentHash), ("gpu", catalog.Resolve("gpu").Script!.ContentHash)], scripts);
+        }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
     public void A_task_that_waited_park_after_for_its_script_goes_to_the_back_of_the_queue_and_the_stream_gets_its_demand_back()
     {
         using var tasks = TasksWithALimitedScript();
