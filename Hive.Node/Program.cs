@@ -37,6 +37,7 @@ public static class Program
         root.Subcommands.Add(LogsCommand());
         foreach (var action in new[] { ControlAction.Stop, ControlAction.Pause, ControlAction.Resume })
             root.Subcommands.Add(ControlCommandFor(action));
+        root.Subcommands.Add(DrainCommand());
         return await root.Parse(args).InvokeAsync();
     }
 
@@ -233,6 +234,20 @@ public static class Program
                 return 3;
             }
             foreach (var line in doc.Lines) Console.WriteLine(line);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command DrainCommand()
+    {
+        var node = new Argument<string>("node") { Description = "Node name (as `hive nodes` lists it)" };
+        var command = new Command("drain", "Ask a node to stop taking tasks, let running ones finish (hive.node.drain-timeout), hand back the rest and exit") { node };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var cli = Cli(parse);
+            await cli.DrainAsync(parse.GetValue(node)!, ct);
+            Console.WriteLine($"drain sent to {parse.GetValue(node)}");
             return 0;
         });
         return command;

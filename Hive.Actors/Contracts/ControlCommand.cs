@@ -4,7 +4,7 @@ using System.Text.Unicode;
 
 namespace Hive.Actors.Contracts;
 
-/// <summary>What a control message asks of a task.</summary>
+/// <summary>What a control message asks of a task (or, for <see cref="Drain"/>, of a node).</summary>
 public enum ControlAction
 {
     /// <summary>Stop the task (a queued task is marked cancelled and never runs).</summary>
@@ -18,10 +18,17 @@ public enum ControlAction
 
     /// <summary>Write <see cref="ControlCommand.Data"/> as one JSON line to the script's stdin; the seed calls it <c>update</c>.</summary>
     Message,
+
+    /// <summary>
+    /// Drain the node named by <see cref="ControlCommand.Target"/> (Hive shape only: <c>{"action": "drain", "node": …}</c>):
+    /// it stops taking tasks, lets running ones finish within <c>hive.node.drain-timeout</c>, hands back the rest and
+    /// exits (code 0), as on SIGTERM.
+    /// </summary>
+    Drain,
 }
 
 /// <summary>A parsed control message.</summary>
-/// <param name="Target">A task id, or <see cref="ControlCommand.All"/> for every task on every node.</param>
+/// <param name="Target">A task id, or <see cref="ControlCommand.All"/> for every task on every node; for <see cref="ControlAction.Drain"/>, a node name.</param>
 /// <param name="Action">What to do.</param>
 /// <param name="Data">For <see cref="ControlAction.Message"/>: the JSON written to the script's stdin (a detached clone).</param>
 /// <param name="By">Who asked (free text, shown in the stop reason), when given.</param>
@@ -38,7 +45,8 @@ public sealed record ControlCommand(string Target, ControlAction Action, JsonEle
 
 /// <summary>
 /// Parses control messages of both shapes.
-/// Hive (exchange <c>hive.control</c>): <c>{"taskId": "&lt;id&gt;" | "all", "action": "stop" | "pause" | "resume" | "message", "data": …, "by": "…"}</c>.
+/// Hive (exchange <c>hive.control</c>): <c>{"taskId": "&lt;id&gt;" | "all", "action": "stop" | "pause" | "resume" | "message", "data": …, "by": "…"}</c>,
+/// or <c>{"action": "drain", "node": "&lt;node name&gt;", "by": "…"}</c>.
 /// Seed (exchange <c>hive</c>, key <c>hive.state</c>): <c>{"action": "stop" | "pause" | "start" | "update"}</c>, target = AMQP
 /// correlation-id (mission id or <c>all</c>), else the body's <c>missionId</c>. The seed's guide hands an <c>update</c> body
 /// as a whole to the running mission, so <see cref="ControlCommand.Data"/> is the body's <c>data</c> when present, else the whole body.
@@ -57,12 +65,13 @@ public static class ControlParser
         try
         {
             var root = document!.RootElement;
+            var (action, actionError) = ReadAction(root);
+            if (actionError is not null) return (null, actionError);
+            if (action == ControlAction.Drain) return ReadDrain(root);
+
             var (target, targetError) = ReadTarget(root, "taskId", "missionId");
             if (targetError is not null) return (null, targetError);
             if (target is null) return (null, "taskId is missing: give a task id or \"all\"");
-
-            var (action, actionError) = ReadAction(root);
-            if (actionError is not null) return (null, actionError);
 
             JsonElement? data = null;
             if (root.TryGetProperty("data", out var d) && d.ValueKind != JsonValueKind.Undefined)
@@ -105,6 +114,7 @@ public static class ControlParser
 
             var (action, actionError) = ReadAction(root);
             if (actionError is not null) return (null, actionError);
+            if (action == ControlAction.Drain) return (null, "action \"drain\" is Hive's, not the seed's: send {\"action\": \"drain\", \"node\": …} to hive.control");
 
             JsonElement? data = null;
             if (action == ControlAction.Message)
@@ -128,7 +138,7 @@ public static class ControlParser
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("taskId", command.Target);
+            w.WriteString(command.Action == ControlAction.Drain ? "node" : "taskId", command.Target);
             w.WriteString("action", ToWire(command.Action));
             if (command.Data is { } data && data.ValueKind != JsonValueKind.Undefined)
             {
@@ -143,13 +153,14 @@ public static class ControlParser
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>Hive's wire name: stop, pause, resume, message.</summary>
+    /// <summary>Hive's wire name: stop, pause, resume, message, drain.</summary>
     public static string ToWire(ControlAction action) => action switch
     {
         ControlAction.Stop => "stop",
         ControlAction.Pause => "pause",
         ControlAction.Resume => "resume",
         ControlAction.Message => "message",
+        ControlAction.Drain => "drain",
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, "unknown control action"),
     };
 
@@ -209,10 +220,21 @@ public static class ControlParser
 
     private static bool IsTarget(string value) => value == ControlCommand.All || TaskParser.IsValidId(value);
 
+    private static (ControlCommand? Command, string? Error) ReadDrain(JsonElement root)
+    {
+        if (!root.TryGetProperty("node", out var e) || e.ValueKind == JsonValueKind.Null)
+            return (null, "node is missing: action \"drain\" names the node to drain");
+        if (e.ValueKind != JsonValueKind.String) return (null, $"node must be a string; got {TaskParser.Describe(e)}");
+        var node = e.GetString()!;
+        if (node.Length is 0 or > 200) return (null, "node must be a node name (1 to 200 characters)");
+        var (by, byError) = ReadBy(root);
+        return byError is not null ? (null, byError) : (new ControlCommand(node, ControlAction.Drain, null, by), null);
+    }
+
     private static (ControlAction Action, string? Error) ReadAction(JsonElement root)
     {
         if (!root.TryGetProperty("action", out var e) || e.ValueKind == JsonValueKind.Null)
-            return (default, "action is missing: expected stop, pause, resume or message (seed: stop, pause, start, update)");
+            return (default, "action is missing: expected stop, pause, resume, message or drain (seed: stop, pause, start, update)");
         if (e.ValueKind != JsonValueKind.String)
             return (default, $"action must be a string; got {TaskParser.Describe(e)}");
         return e.GetString()!.ToLowerInvariant() switch
@@ -221,7 +243,8 @@ public static class ControlParser
             "pause" => (ControlAction.Pause, null),
             "resume" or "start" => (ControlAction.Resume, null),
             "message" or "update" => (ControlAction.Message, null),
-            var other => (default, $"action {TaskParser.Quote(other)} is unknown: expected stop, pause, resume or message (seed: stop, pause, start, update)"),
+            "drain" => (ControlAction.Drain, null),
+            var other => (default, $"action {TaskParser.Quote(other)} is unknown: expected stop, pause, resume, message or drain (seed: stop, pause, start, update)"),
         };
     }
 

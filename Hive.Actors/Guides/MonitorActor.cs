@@ -359,6 +359,15 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     private void OnControl(ControlCommand command)
     {
+        if (command.Action == ControlAction.Drain)
+        {
+            if (command.Target != _services.Settings.NodeName) return;
+            _log.Warning("Drain requested by {By}: no new tasks; running ones get {Timeout} to finish, then the node exits",
+                command.By ?? "a control message", _services.Settings.DrainTimeout);
+            // The same path as SIGTERM: coordinated shutdown stops ingestion, then sends this actor Drain.
+            _ = CoordinatedShutdown.Get(Context.System).Run(DrainRequestedReason.Instance);
+            return;
+        }
         var running = _statuses.Values.Where(s => s.TaskId is not null && !_free.Contains(s.GuideId)).ToArray();
         if (command.Target == "all")
         {
@@ -568,6 +577,15 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         public static readonly DrainDeadline Instance = new();
         private DrainDeadline() { }
     }
+}
+
+/// <summary>Why the node shut down when a <c>drain</c> control message named it (`hive drain NODE`).</summary>
+public sealed class DrainRequestedReason : CoordinatedShutdown.Reason
+{
+    public static readonly DrainRequestedReason Instance = new();
+    private DrainRequestedReason() { }
+    public override int ExitCode => 0;
+    public override string ToString() => "drain requested by a control message";
 }
 
 /// <summary>The task stream's handshake with the monitor (Sink.ActorRefWithAck).</summary>

@@ -60,6 +60,16 @@ public sealed class HiveCli : IAsyncDisposable
         return taskId;
     }
 
+    /// <summary>Asks the node named <paramref name="node"/> to drain and exit (a <c>drain</c> control message on the broker).</summary>
+    public async Task DrainAsync(string node, CancellationToken ct)
+    {
+        if (_api is not null) throw new ArgumentException("drain goes through the broker; run it without --api");
+        await using var channel = await ChannelAsync(ct);
+        await channel.ExchangeDeclareAsync(_settings.ControlExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+        var body = ControlParser.Serialize(new ControlCommand(node, ControlAction.Drain, null, $"cli@{Environment.MachineName}"));
+        await channel.BasicPublishAsync(_settings.ControlExchange, "", mandatory: false, new BasicProperties { ContentType = "application/json" }, body, ct);
+    }
+
     public async Task ControlAsync(string taskId, ControlAction action, CancellationToken ct)
     {
         if (_api is not null)

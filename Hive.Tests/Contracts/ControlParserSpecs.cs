@@ -73,8 +73,8 @@ public sealed class ControlParserSpecs
     [InlineData("""{"action":"stop"}""", "taskId is missing: give a task id or \"all\"")]
     [InlineData("""{"taskId":"t 1","action":"stop"}""", "taskId 't 1' is not a task id or \"all\"")]
     [InlineData("""{"taskId":3,"action":"stop"}""", "taskId must be a string; got 3")]
-    [InlineData("""{"taskId":"t1"}""", "action is missing: expected stop, pause, resume or message (seed: stop, pause, start, update)")]
-    [InlineData("""{"taskId":"t1","action":"explode"}""", "action 'explode' is unknown: expected stop, pause, resume or message (seed: stop, pause, start, update)")]
+    [InlineData("""{"taskId":"t1"}""", "action is missing: expected stop, pause, resume, message or drain (seed: stop, pause, start, update)")]
+    [InlineData("""{"taskId":"t1","action":"explode"}""", "action 'explode' is unknown: expected stop, pause, resume, message or drain (seed: stop, pause, start, update)")]
     [InlineData("""{"taskId":"t1","action":1}""", "action must be a string; got 1")]
     [InlineData("""{"taskId":"t1","action":"message"}""", "data is missing: action \"message\" writes data to the script's stdin")]
     [InlineData("""{"taskId":"t1","action":"stop","by":5}""", "by must be a string; got 5")]
@@ -161,5 +161,18 @@ public sealed class ControlParserSpecs
         Assert.Equal("m1", json.GetProperty("taskId").GetString());
         Assert.Equal("resume", json.GetProperty("action").GetString());
         Assert.False(json.TryGetProperty("data", out _));
+    }
+    [Fact]
+    public void A_drain_names_a_node_not_a_task_and_round_trips()
+    {
+        var drain = Hive("""{"action": "drain", "node": "worker-3", "by": "ops"}""");
+
+        Assert.Equal(new ControlCommand("worker-3", ControlAction.Drain, null, "ops"), drain);
+        Assert.Equal(drain, Hive(Encoding.UTF8.GetString(ControlParser.Serialize(drain))));
+        Assert.Equal("node is missing: action \"drain\" names the node to drain", HiveError("""{"action": "drain", "taskId": "t1"}"""));
+        Assert.StartsWith("node must be a string", HiveError("""{"action": "drain", "node": 3}"""));
+        var (command, error) = ControlParser.ParseSeed(Encoding.UTF8.GetBytes("""{"action": "drain"}"""), "m1");
+        Assert.Null(command);
+        Assert.Contains("Hive's, not the seed's", error);
     }
 }

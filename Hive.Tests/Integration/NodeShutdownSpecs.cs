@@ -45,4 +45,32 @@ public sealed class NodeShutdownSpecs : IClassFixture<BrokersFixture>
         Assert.Equal(TaskState.Stopped, stopped.State);
         Assert.Single(bus.ResultsFor(shortTask));
     }
+
+    [Fact]
+    public async Task Hive_drain_node_drains_only_the_named_node_which_finishes_its_task_takes_no_new_one_and_exits_0()
+    {
+        await using var bus = await HiveTestBus.ConnectAsync(_brokers);
+        var name = $"drained-{Guid.NewGuid().ToString("N")[..6]}";
+        var node = await HiveNodeProcess.StartAsync(_brokers, guides: 2, extraHocon: "hive.node.drain-timeout = 20s", name: name);
+        var running = HiveTestBus.NewId("drain-running");
+        await bus.PublishTaskAsync(new { taskId = running, script = "sleep", args = new { seconds = 3 } });
+        await bus.WaitForStatusAsync(running, s => s.State == TaskState.Running, TimeSpan.FromSeconds(30));
+
+        var (cliExit, output) = await HiveCliRunner.RunAsync(_brokers, "drain", name);
+        Assert.True(cliExit == 0, output);
+        await Task.Delay(1000); // the drain has reached the node and its task stream is stopped
+        var later = HiveTestBus.NewId("drain-later");
+        await bus.PublishTaskAsync(new { taskId = later, script = "sleep", args = new { seconds = 1 } });
+
+        var exit = await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, $"the node exited {exit}:\n{node.Log}");
+        Assert.Contains("Drain requested by cli@", node.Log);
+        Assert.Equal(TaskState.Succeeded, (await bus.WaitForFinalAsync(running, TimeSpan.FromSeconds(10))).State);
+        Assert.Null(await bus.StatusAsync(later)); // still on the queue: the draining node did not take it
+        Assert.Equal(1u, await bus.QueueDepthAsync());
+
+        // Another node picks it up.
+        await using var next = await HiveNodeProcess.StartAsync(_brokers, guides: 2);
+        Assert.Equal(TaskState.Succeeded, (await bus.WaitForFinalAsync(later, TimeSpan.FromSeconds(30))).State);
+    }
 }
