@@ -79,14 +79,17 @@ public sealed class TaskStatusWriterActor : ReceiveActor, IWithTimers
         foreach (var e in events)
         {
             var doc = e.Document;
-            writes.Add(db.StreamAddAsync(RedisKeys.Events, new NameValueEntry[]
-            {
-                new("event", e.Event), new("taskId", doc.TaskId), new("state", doc.State.ToWire()),
-                new("node", doc.Node ?? ""), new("attempt", doc.Attempt), new("reason", doc.Reason ?? ""),
-            }, maxLength: _settings.EventsMaxLength, useApproximateMaxLength: true));
+            writes.Add(db.StreamAddAsync(RedisKeys.Events, EventFields(e.Event!, doc), maxLength: _settings.EventsMaxLength, useApproximateMaxLength: true));
         }
         await Task.WhenAll(writes);
     }
+
+    /// <summary>One entry of <c>hive:events</c>: event, taskId, state, node, attempt, reason.</summary>
+    public static NameValueEntry[] EventFields(string @event, TaskStatusDocument doc) =>
+    [
+        new("event", @event), new("taskId", doc.TaskId), new("state", doc.State.ToWire()),
+        new("node", doc.Node ?? ""), new("attempt", doc.Attempt), new("reason", doc.Reason ?? ""),
+    ];
 
     private sealed record FlushDone(Dictionary<string, StatusUpdate> Batch, List<StatusUpdate> Events, Exception? Error);
 

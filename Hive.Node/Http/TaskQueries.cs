@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Hive.Actors.Configuration;
 using Hive.Actors.Contracts;
+using Hive.Actors.Progress;
 using StackExchange.Redis;
 
 namespace Hive.Node.Http;
@@ -17,6 +19,23 @@ public sealed class TaskQueries(IConnectionMultiplexer redis)
     {
         var value = await redis.GetDatabase().StringGetAsync(RedisKeys.Task(taskId));
         return value.IsNull ? null : value.ToString();
+    }
+
+    /// <summary>
+    /// Writes a <c>queued</c> status for a task just published, unless a node already wrote one (SET NX: a node that
+    /// took the task at once wins), and appends a <c>queued</c> event. Returns whether the status was written.
+    /// </summary>
+    public async Task<bool> MarkQueuedAsync(TaskSpec spec, HiveSettings settings, string reason)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var doc = new TaskStatusDocument(spec.TaskId, spec.ScriptOrCommand, TaskState.Queued, null, null, 0, null, null,
+            Array.Empty<string>(), 0, now, null, now, null, reason, null, null);
+        var db = redis.GetDatabase();
+        var written = await db.StringSetAsync(RedisKeys.Task(spec.TaskId), TaskStatusJson.ToJson(doc), settings.TaskTtl * 2, When.NotExists);
+        if (written)
+            await db.StreamAddAsync(RedisKeys.Events, TaskStatusWriterActor.EventFields("queued", doc),
+                maxLength: settings.EventsMaxLength, useApproximateMaxLength: true);
+        return written;
     }
 
     /// <summary>The task's status, or null.</summary>

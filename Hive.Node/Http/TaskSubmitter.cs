@@ -55,6 +55,15 @@ public sealed class TaskSubmitter(HiveSettings settings, ScriptCatalog catalog, 
             return new SubmitOutcome.Refused(503, $"the task queue did not confirm task {spec.TaskId}: {e.GetBaseException().Message}");
         }
         log.LogInformation("Task {TaskId}: submitted through the API (script {Script})", spec.TaskId, spec.ScriptOrCommand);
+        try
+        {
+            // So that its status reads "queued" at once rather than "never seen" until a node takes it.
+            await queries.MarkQueuedAsync(spec, settings, "submitted through the API; waiting for a free guide");
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            log.LogWarning("Task {TaskId}: queued, but its queued status could not be written: {Error}", spec.TaskId, e.Message);
+        }
         return new SubmitOutcome.Queued(spec.TaskId);
     }
 }

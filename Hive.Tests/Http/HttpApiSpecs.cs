@@ -206,6 +206,25 @@ public sealed class HttpApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNode
     }
 
     [Fact]
+    public async Task A_task_submitted_while_every_guide_is_busy_reads_queued_at_once_and_its_id_is_taken()
+    {
+        var busy = new[] { HiveTestBus.NewId("busy"), HiveTestBus.NewId("busy") };
+        foreach (var id in busy) await SubmitAsync(new { taskId = id, script = "sleep", args = new { seconds = 60 } });
+        foreach (var id in busy) await WaitForStateAsync(id, s => s == "running");
+
+        var waiting = await SubmitAsync(new { taskId = HiveTestBus.NewId("waiting"), script = "trivial" });
+        var status = await fixture.Anonymous.GetFromJsonAsync<JsonElement>($"api/v1/tasks/{waiting}");
+        using var duplicate = await fixture.Authorized.PostAsync("api/v1/tasks", Json($$"""{"taskId": "{{waiting}}", "script": "trivial"}"""));
+
+        Assert.Equal("queued", status.GetProperty("state").GetString());
+        Assert.Contains("waiting for a free guide", status.GetProperty("reason").GetString());
+        Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode); // not published twice while it waits
+        foreach (var id in busy)
+            using (await fixture.Authorized.PostAsync($"api/v1/tasks/{id}/stop", null)) { }
+        Assert.Equal("succeeded", (await WaitForStateAsync(waiting, s => s == "succeeded")).GetProperty("state").GetString());
+    }
+
+    [Fact]
     public async Task The_cli_with_api_submits_watches_and_reads_status_through_the_http_api_and_reports_a_refusal()
     {
         var api = fixture.BaseAddress.ToString();
