@@ -246,7 +246,13 @@ public static class Program
         command.SetAction(async (parse, ct) =>
         {
             await using var cli = Cli(parse);
-            await cli.DrainAsync(parse.GetValue(node)!, ct);
+            var name = parse.GetValue(node)!;
+            if ((await cli.NodesAsync()).All(n => n.Node != name))
+            {
+                Console.Error.WriteLine($"no node named '{name}' has reported in the last few seconds (see hive nodes); nothing sent");
+                return 2;
+            }
+            await cli.DrainAsync(name, ct);
             Console.WriteLine($"drain sent to {parse.GetValue(node)}");
             return 0;
         });

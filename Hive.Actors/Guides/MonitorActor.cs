@@ -53,7 +53,9 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private readonly ScriptConcurrency _limits;
     private readonly ScriptCatalog _catalog;
     // The catalogue as advertised in hive:node:<node>: [{name, hash}], the scripts of tasks/ and their content hashes.
-    private object[] _scripts = [];
+    // Null until the first read: a node that has not read its tasks/ yet does not claim an empty catalogue.
+    private object[]? _scripts;
+    private bool _readingCatalog;
     private readonly HashSet<string> _warnedManifests = new(StringComparer.Ordinal);
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
@@ -361,7 +363,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         if (command.Action == ControlAction.Drain)
         {
-            if (command.Target != _services.Settings.NodeName) return;
+            if (command.Target != _services.Settings.NodeName || _draining) return;
             _log.Warning("Drain requested by {By}: no new tasks; running ones get {Timeout} to finish, then the node exits",
                 command.By ?? "a control message", _services.Settings.DrainTimeout);
             // The same path as SIGTERM: coordinated shutdown stops ingestion, then sends this actor Drain.
@@ -477,6 +479,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     /// <summary>Lists tasks/ off the actor's thread (file system reads); the result comes back as <see cref="CatalogRead"/>.</summary>
     private void ReadCatalogAsync()
     {
+        if (_readingCatalog) return; // a slow tasks/ (a network mount) must not pile up reads
+        _readingCatalog = true;
         var catalog = _catalog;
         Task.Run(() => new CatalogRead(catalog.List()))
             .PipeTo(Self, failure: e => new CatalogRead(null, e.GetBaseException().Message));
@@ -484,6 +488,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     private void OnCatalogRead(CatalogRead read)
     {
+        _readingCatalog = false;
         if (read.Scripts is not { } scripts)
         {
             _log.Warning("Reading the tasks folder for the catalogue failed: {Error}", read.Error);

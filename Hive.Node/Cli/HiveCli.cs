@@ -224,9 +224,13 @@ public sealed record NodeView(string Node, JsonElement? Info, IReadOnlyList<(str
             ? a.GetString()!
             : "unknown";
 
+    /// <summary>True when the node reports its catalogue (older nodes, and a node that has not read tasks/ yet, do not).</summary>
+    public bool ReportsCatalog =>
+        Info is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Array;
+
     /// <summary>The node's catalogue: the scripts of its tasks/ folder and their content hashes (empty when it reports none).</summary>
     public IReadOnlyList<(string Name, string Hash)> Scripts =>
-        Info is { ValueKind: JsonValueKind.Object } info && info.TryGetProperty("scripts", out var scripts) && scripts.ValueKind == JsonValueKind.Array
+        ReportsCatalog && Info!.Value.GetProperty("scripts") is var scripts
             ? [.. scripts.EnumerateArray()
                 .Where(s => s.ValueKind == JsonValueKind.Object && s.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
                             && s.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
@@ -239,7 +243,7 @@ public sealed record NodeView(string Node, JsonElement? Info, IReadOnlyList<(str
     /// </summary>
     public static IReadOnlyList<string> CatalogDifferences(IReadOnlyList<NodeView> nodes)
     {
-        var reporting = nodes.Where(n => n.Scripts.Count > 0).ToArray();
+        var reporting = nodes.Where(n => n.ReportsCatalog).ToArray();
         if (reporting.Length < 2) return [];
         var lines = new List<string>();
         foreach (var name in reporting.SelectMany(n => n.Scripts.Select(s => s.Name)).Distinct().Order(StringComparer.Ordinal))

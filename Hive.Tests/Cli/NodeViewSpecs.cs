@@ -36,4 +36,15 @@ public sealed class NodeViewSpecs
         ], differences);
         Assert.Empty(NodeView.CatalogDifferences([nodes[0], nodes[0] with { Node = "c" }]));
     }
+
+    [Fact]
+    public void A_node_with_an_empty_tasks_folder_is_reported_and_one_that_reports_no_catalogue_is_left_out()
+    {
+        var full = Node("a", """[{"name": "sample", "hash": "1111"}]""");
+        var empty = Node("b", "[]");
+        var old = new NodeView("c", JsonDocument.Parse("""{"admission": "open"}""").RootElement.Clone(), []);
+
+        Assert.Equal(["tasks/sample differs between nodes: a 1111, b (missing)"], NodeView.CatalogDifferences([full, empty, old]));
+        Assert.Empty(NodeView.CatalogDifferences([full, old]));
+    }
 }

@@ -259,6 +259,21 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public void A_drain_for_another_node_is_ignored()
+    {
+        StartMonitor(guides: 1);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        _monitor.Tell(new ControlCommand(_node + "-other", ControlAction.Drain, null, "spec"));
+        stream.Send(_monitor, Delivery("after-drain"));
+
+        ExpectClaim("after-drain"); // still taking tasks; a drain of this node would also have stopped the actor system
+        Assert.False(Sys.WhenTerminated.IsCompleted);
+    }
+
+    [Fact]
     public void A_task_that_waited_park_after_for_its_script_goes_to_the_back_of_the_queue_and_the_stream_gets_its_demand_back()
     {
         using var tasks = TasksWithALimitedScript();

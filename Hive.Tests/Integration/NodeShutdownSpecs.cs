@@ -47,7 +47,7 @@ public sealed class NodeShutdownSpecs : IClassFixture<BrokersFixture>
     }
 
     [Fact]
-    public async Task Hive_drain_node_drains_only_the_named_node_which_finishes_its_task_takes_no_new_one_and_exits_0()
+    public async Task Hive_drain_node_makes_the_named_node_finish_its_task_take_no_new_one_and_exit_0()
     {
         await using var bus = await HiveTestBus.ConnectAsync(_brokers);
         var name = $"drained-{Guid.NewGuid().ToString("N")[..6]}";
@@ -56,9 +56,13 @@ public sealed class NodeShutdownSpecs : IClassFixture<BrokersFixture>
         await bus.PublishTaskAsync(new { taskId = running, script = "sleep", args = new { seconds = 3 } });
         await bus.WaitForStatusAsync(running, s => s.State == TaskState.Running, TimeSpan.FromSeconds(30));
 
+        var (typoExit, typo) = await HiveCliRunner.RunAsync(_brokers, "drain", name + "-typo");
+        Assert.True(typoExit == 2, typo);
+        Assert.Contains("no node named", typo);
         var (cliExit, output) = await HiveCliRunner.RunAsync(_brokers, "drain", name);
         Assert.True(cliExit == 0, output);
-        await Task.Delay(1000); // the drain has reached the node and its task stream is stopped
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!node.Log.Contains("Draining:", StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(100);
         var later = HiveTestBus.NewId("drain-later");
         await bus.PublishTaskAsync(new { taskId = later, script = "sleep", args = new { seconds = 1 } });
 
