@@ -138,12 +138,18 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>True when hive:task:&lt;id&gt; exists; false when it does not or Redis cannot tell (the rejection is then reported as usual).</summary>
+    /// <summary>
+    /// True when hive:task:&lt;id&gt; describes a task a node has seen; false when there is none, when it is only the
+    /// <c>queued</c> placeholder the HTTP API writes on submission (attempt 0: this message is that task, and its rejection
+    /// must be reported), or when Redis cannot tell (the rejection is then reported as usual).
+    /// </summary>
     private async Task<bool> StatusExistsAsync(string taskId)
     {
         try
         {
-            return await _services.Redis.GetDatabase().KeyExistsAsync(RedisKeys.Task(taskId));
+            var value = await _services.Redis.GetDatabase().StringGetAsync(RedisKeys.Task(taskId));
+            if (value.IsNull) return false;
+            return TaskStatusJson.FromJson(value.ToString()) is not { State: TaskState.Queued, Attempt: 0 };
         }
         catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
         {

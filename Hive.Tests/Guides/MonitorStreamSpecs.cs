@@ -215,18 +215,25 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         return tasks;
     }
 
+    /// <summary>A monitor over <paramref name="tasks"/> whose stream delivered gpu-1: its claim is in flight, the stream has its next demand.</summary>
+    private (TestProbe Stream, IActorRef FirstGpu) StartWithGpuRunning(TempTasks tasks, int guides, string parkAfter = "2s", bool awaitGate = false)
+    {
+        StartMonitor(guides, tasksDir: tasks.Tasks, parkAfter: parkAfter);
+        if (awaitGate) AwaitGateSampled();
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
+        var firstGpu = ExpectClaim("gpu-1");
+        stream.ExpectMsg<StreamAck>();
+        return (stream, firstGpu);
+    }
+
     [Fact]
     public void A_task_over_its_script_s_per_node_limit_waits_for_a_run_of_that_script_while_other_scripts_keep_flowing()
     {
         using var tasks = TasksWithALimitedScript();
-        StartMonitor(guides: 3, tasksDir: tasks.Tasks);
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-
-        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
-        var firstGpu = ExpectClaim("gpu-1");
-        stream.ExpectMsg<StreamAck>();
+        var (stream, firstGpu) = StartWithGpuRunning(tasks, guides: 3);
         stream.Send(_monitor, Delivery("gpu-2", "gpu"));
         _entities.ExpectNoMsg(Quiet); // waits: gpu runs once per node
         stream.ExpectMsg<StreamAck>(); // two guides free, one counted for the waiting task: still room for another script
@@ -277,14 +284,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     public void A_task_that_waited_park_after_for_its_script_goes_to_the_back_of_the_queue_and_the_stream_gets_its_demand_back()
     {
         using var tasks = TasksWithALimitedScript();
-        StartMonitor(guides: 2, tasksDir: tasks.Tasks, parkAfter: "600ms");
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-
-        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
-        ExpectClaim("gpu-1");
-        stream.ExpectMsg<StreamAck>();
+        var (stream, _) = StartWithGpuRunning(tasks, guides: 2, parkAfter: "600ms");
         stream.Send(_monitor, Delivery("gpu-2", "gpu"));
         stream.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // the one free guide is counted for gpu-2
 
@@ -298,14 +298,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     public void A_task_at_its_script_s_limit_that_arrives_while_the_gate_is_closed_still_waits_for_a_run_of_its_script()
     {
         using var tasks = TasksWithALimitedScript();
-        StartMonitor(guides: 2, tasksDir: tasks.Tasks);
-        AwaitGateSampled();
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
-        var firstGpu = ExpectClaim("gpu-1");
-        stream.ExpectMsg<StreamAck>();
+        var (stream, firstGpu) = StartWithGpuRunning(tasks, guides: 2, awaitGate: true);
 
         _monitor.Tell(new AdmissionStatus(false, 99, 10, "cpu 99% > 90%"));
         stream.Send(_monitor, Delivery("gpu-2", "gpu"));
@@ -320,13 +313,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     public void Draining_hands_waiting_tasks_back_to_the_queue_at_once()
     {
         using var tasks = TasksWithALimitedScript();
-        StartMonitor(guides: 2, tasksDir: tasks.Tasks);
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-        stream.Send(_monitor, Delivery("gpu-1", "gpu"));
-        var firstGpu = ExpectClaim("gpu-1");
-        stream.ExpectMsg<StreamAck>();
+        var (stream, firstGpu) = StartWithGpuRunning(tasks, guides: 2);
         stream.Send(_monitor, Delivery("gpu-2", "gpu"));
 
         _monitor.Tell(Drain.Instance, TestActor);

@@ -183,6 +183,25 @@ public sealed class FailureSpecs : IClassFixture<FailureSpecs.NodeFixture>
     }
 
     [Fact]
+    public async Task A_task_the_api_marked_queued_that_this_node_cannot_run_is_reported_rejected_not_left_queued()
+    {
+        // The HTTP API (on a node whose tasks/ has the script) wrote the queued placeholder; this node lacks the script.
+        var id = HiveTestBus.NewId("placeholder");
+        var now = DateTimeOffset.UtcNow;
+        var placeholder = new TaskStatusDocument(id, "only-elsewhere", TaskState.Queued, null, null, 0, null, null, [], 0, now, null, now,
+            null, "submitted through the API; waiting for a free guide", null, null);
+        await Bus.Redis.StringSetAsync(RedisKeys.Task(id), TaskStatusJson.ToJson(placeholder), TimeSpan.FromMinutes(5));
+
+        await Bus.PublishRawAsync(Encoding.UTF8.GetBytes($$"""{"taskId": "{{id}}", "script": "only-elsewhere"}"""), new BasicProperties());
+
+        var result = await Bus.WaitForResultAsync(id, TimeSpan.FromSeconds(20));
+        Assert.Equal(TaskState.Rejected, result.State);
+        Assert.Contains("unknown script", result.Reason);
+        Assert.Equal(TaskState.Rejected, (await Bus.WaitForFinalAsync(id, TimeSpan.FromSeconds(10))).State);
+        await Bus.DrainDeadLettersAsync();
+    }
+
+    [Fact]
     public async Task A_script_s_manifest_sets_the_defaults_of_a_task_that_does_not_set_its_own()
     {
         var defaults = HiveTestBus.NewId("manifest");
