@@ -195,7 +195,8 @@ public sealed class HiveCli : IAsyncDisposable
     private async Task<IChannel> ChannelAsync(CancellationToken ct)
     {
         _rabbit ??= await new ConnectionFactory { Uri = new Uri(_settings.RabbitUri), ClientProvidedName = "hive-cli" }.CreateConnectionAsync(ct);
-        return await _rabbit.CreateChannelAsync(cancellationToken: ct);
+        // Publisher confirms: `hive submit` prints the task id only once the broker has the task.
+        return await _rabbit.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct);
     }
 
     private async Task<ConnectionMultiplexer> RedisAsync()
