@@ -216,7 +216,7 @@ public static class TaskParser
             maxAttempts ?? manifest?.MaxAttempts ?? o.DefaultMaxAttempts, loop ?? 1, interval ?? 0,
             progressLength ?? o.DefaultProgressLength, resultLength ?? o.DefaultResultLength,
             headers.ReplyTo ?? replyTo, seed is null ? TaskShape.Hive : TaskShape.Seed, seed, headers.QueueName ?? queue,
-            retryBackoff ?? manifest?.BackoffSeconds));
+            retryBackoff ?? manifest?.BackoffSeconds), manifest);
     }
 
     private static ParseOutcome ParseSeed(JsonElement root, Fields f, TaskMessageHeaders headers, TaskParserOptions o)
@@ -253,7 +253,7 @@ public static class TaskParser
             maxAttempts ?? manifest?.MaxAttempts ?? o.DefaultMaxAttempts, loop ?? SeedDefaultLoop, interval ?? SeedDefaultInterval,
             progressLength ?? SeedDefaultProgressLength, mark < 0 ? MaxResultLength : mark,
             headers.ReplyTo ?? replyTo, TaskShape.Seed, new SeedOptions(markAll ?? false, mark), headers.QueueName ?? queue,
-            manifest?.BackoffSeconds));
+            manifest?.BackoffSeconds), manifest);
     }
 
     /// <summary>

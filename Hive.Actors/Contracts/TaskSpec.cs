@@ -94,8 +94,8 @@ public abstract record ParseOutcome
     {
     }
 
-    /// <summary>The message is a valid task.</summary>
-    public sealed record Accepted(TaskSpec Spec) : ParseOutcome;
+    /// <summary>The message is a valid task; <paramref name="Manifest"/> is its script's manifest as read when it was accepted.</summary>
+    public sealed record Accepted(TaskSpec Spec, ScriptManifest? Manifest = null) : ParseOutcome;
 
     /// <summary>
     /// The message cannot be a task: dead-letter it with <paramref name="Reason"/> and, when

@@ -3,7 +3,8 @@ using Hive.Actors.Contracts;
 namespace Hive.Actors.Guides;
 
 /// <summary>A task taken off the queue, not yet acknowledged: the guide acks once its claim is persisted.</summary>
-public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func<Task> Ack, Func<bool, Task> Nack);
+/// <param name="PerNodeLimit">The script manifest's <c>maxConcurrentPerNode</c> as read when the task was accepted, or null.</param>
+public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func<Task> Ack, Func<bool, Task> Nack, int? PerNodeLimit = null);
 
 public static class GuideCommands
 {

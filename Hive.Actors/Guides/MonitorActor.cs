@@ -62,7 +62,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         _services = services;
         _entities = entities;
-        _limits = new ScriptConcurrency(catalog);
+        _limits = new ScriptConcurrency();
         _catalog = catalog;
         for (var i = 1; i <= services.Settings.Guides; i++)
         {
@@ -219,7 +219,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _pendingAck = sender;
             return;
         }
-        if (_limits.AtLimit(delivery.Spec))
+        if (_limits.AtLimit(delivery))
         {
             Defer(delivery, sender);
             return;
@@ -251,7 +251,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void Dispatch(string guideId, TaskDelivery delivery, IActorRef stream, bool offerDemand = true)
     {
         _free.Remove(guideId);
-        _limits.Started(guideId, delivery.Spec);
+        _limits.Started(guideId, delivery);
         Timers.Cancel(IdleTrimTimer);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
@@ -291,7 +291,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return;
         _held = null;
-        if (_limits.AtLimit(held.Delivery.Spec))
+        if (_limits.AtLimit(held.Delivery))
         {
             Defer(held.Delivery, held.Stream); // and the stream gets the demand it was owed while the delivery was held
             return;

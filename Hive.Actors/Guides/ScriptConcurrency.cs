@@ -1,6 +1,4 @@
 using Akka.Actor;
-using Hive.Actors.Contracts;
-using Hive.Actors.Processes;
 
 namespace Hive.Actors.Guides;
 
@@ -9,9 +7,10 @@ public sealed record DeferredDelivery(TaskDelivery Delivery, IActorRef Stream, s
 
 /// <summary>
 /// The monitor's bookkeeping for a script manifest's <c>maxConcurrentPerNode</c>: which script each busy guide runs,
-/// and the deliveries that wait, unacknowledged, for a run of their script to end. Not thread-safe (the monitor's own).
+/// and the deliveries that wait, unacknowledged, for a run of their script to end. The limit travels on the delivery (read
+/// from the manifest when the task was parsed), so nothing here touches the file system. Not thread-safe (the monitor's own).
 /// </summary>
-public sealed class ScriptConcurrency(ScriptCatalog catalog)
+public sealed class ScriptConcurrency
 {
     private readonly Dictionary<string, string> _running = new(StringComparer.Ordinal);
     private readonly LinkedList<DeferredDelivery> _waiting = new();
@@ -19,13 +18,13 @@ public sealed class ScriptConcurrency(ScriptCatalog catalog)
     /// <summary>Deliveries waiting; each holds one unit of the node's prefetch, so demand counts them as taken guides.</summary>
     public int Waiting => _waiting.Count;
 
-    /// <summary>True when <paramref name="spec"/>'s script already runs as often on this node as its manifest allows.</summary>
-    public bool AtLimit(TaskSpec spec) =>
-        spec.Script is { } script && LimitOf(script) is { } limit && RunningCount(script) >= limit;
+    /// <summary>True when the delivery's script already runs as often on this node as its manifest allows.</summary>
+    public bool AtLimit(TaskDelivery delivery) =>
+        delivery.Spec.Script is { } script && delivery.PerNodeLimit is { } limit && RunningCount(script) >= limit;
 
-    public void Started(string guideId, TaskSpec spec)
+    public void Started(string guideId, TaskDelivery delivery)
     {
-        if (spec.Script is { } script) _running[guideId] = script;
+        if (delivery.Spec.Script is { } script) _running[guideId] = script;
         else _running.Remove(guideId);
     }
 
@@ -39,7 +38,7 @@ public sealed class ScriptConcurrency(ScriptCatalog catalog)
     {
         for (var node = _waiting.First; node is not null; node = node.Next)
         {
-            if (AtLimit(node.Value.Delivery.Spec)) continue;
+            if (AtLimit(node.Value.Delivery)) continue;
             _waiting.Remove(node);
             return node.Value;
         }
@@ -70,7 +69,4 @@ public sealed class ScriptConcurrency(ScriptCatalog catalog)
             if (running == script) count++;
         return count;
     }
-
-    // Resolutions are cached by the catalog (ScriptCatalog.ReuseResolutionFor), so this is a dictionary lookup per task.
-    private int? LimitOf(string script) => catalog.Resolve(script).Script?.Manifest?.MaxConcurrentPerNode;
 }

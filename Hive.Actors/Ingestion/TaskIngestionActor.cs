@@ -129,7 +129,8 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         switch (outcome)
         {
             case ParseOutcome.Accepted accepted:
-                return new TaskDelivery(accepted.Spec, DateTimeOffset.UtcNow, () => message.Ack(), requeue => message.Nack(requeue: requeue));
+                return new TaskDelivery(accepted.Spec, DateTimeOffset.UtcNow, () => message.Ack(), requeue => message.Nack(requeue: requeue),
+                    accepted.Manifest?.MaxConcurrentPerNode);
             case ParseOutcome.Rejected rejected:
                 await RejectAsync(message, rejected, props.ReplyTo);
                 return Option<TaskDelivery>.None;

@@ -244,12 +244,15 @@ public sealed record NodeView(string Node, JsonElement? Info, IReadOnlyList<(str
     /// </summary>
     public static IReadOnlyList<string> CatalogDifferences(IReadOnlyList<NodeView> nodes)
     {
-        var reporting = nodes.Where(n => n.ReportsCatalog).ToArray();
-        if (reporting.Length < 2) return [];
+        // Each node's catalogue read once (Scripts parses the node's JSON on every call).
+        var catalogues = nodes.Where(n => n.ReportsCatalog)
+            .Select(n => (n.Node, Hashes: n.Scripts.DistinctBy(s => s.Name).ToDictionary(s => s.Name, s => s.Hash, StringComparer.Ordinal)))
+            .ToArray();
+        if (catalogues.Length < 2) return [];
         var lines = new List<string>();
-        foreach (var name in reporting.SelectMany(n => n.Scripts.Select(s => s.Name)).Distinct().Order(StringComparer.Ordinal))
+        foreach (var name in catalogues.SelectMany(c => c.Hashes.Keys).Distinct().Order(StringComparer.Ordinal))
         {
-            var versions = reporting.Select(n => (n.Node, Hash: n.Scripts.FirstOrDefault(s => s.Name == name).Hash)).ToArray();
+            var versions = catalogues.Select(c => (c.Node, Hash: c.Hashes.GetValueOrDefault(name))).ToArray();
             if (versions.Select(v => v.Hash).Distinct().Count() == 1) continue;
             lines.Add($"tasks/{name} differs between nodes: " +
                       string.Join(", ", versions.Select(v => $"{v.Node} {(v.Hash is null ? "(missing)" : v.Hash[..Math.Min(8, v.Hash.Length)])}")));

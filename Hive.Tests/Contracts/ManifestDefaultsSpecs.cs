@@ -14,7 +14,7 @@ public sealed class ManifestDefaultsSpecs : IDisposable
     {
         _dir.Write("resize.py", "print(1)");
         _dir.Write("resize.json", """
-            { "timeoutSeconds": 90, "maxAttempts": 5, "backoffSeconds": 2.5,
+            { "timeoutSeconds": 90, "maxAttempts": 5, "backoffSeconds": 2.5, "maxConcurrentPerNode": 2,
               "argsSchema": { "type": "object", "required": ["width"],
                               "properties": { "width": { "type": "integer", "minimum": 1 } } } }
             """);
@@ -30,8 +30,10 @@ public sealed class ManifestDefaultsSpecs : IDisposable
     [Fact]
     public void A_task_without_its_own_limits_takes_the_manifest_s()
     {
-        var spec = Assert.IsType<ParseOutcome.Accepted>(Parse("""{"taskId": "t1", "script": "resize", "args": {"width": 10}}""")).Spec;
+        var accepted = Assert.IsType<ParseOutcome.Accepted>(Parse("""{"taskId": "t1", "script": "resize", "args": {"width": 10}}"""));
+        var spec = accepted.Spec;
 
+        Assert.Equal(2, accepted.Manifest?.MaxConcurrentPerNode); // what the ingestion puts on the delivery for the monitor
         Assert.Equal(90, spec.TimeoutSeconds);
         Assert.Equal(5, spec.MaxAttempts);
         Assert.Equal(2.5, spec.RetryBackoffSeconds);

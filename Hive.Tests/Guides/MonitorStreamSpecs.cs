@@ -32,6 +32,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     private readonly string _node = $"monitor-spec-{Guid.NewGuid():N}";
     private IActorRef _monitor = ActorRefs.Nobody;
     private readonly RecordingBus _bus = new();
+    private ScriptCatalog _catalog = null!;
     private readonly List<(string TaskId, string Settled)> _settled = new();
 
     public MonitorStreamSpecs(RedisFixture fixture, ITestOutputHelper output) : base(Hocon, "monitor-stream-spec", output)
@@ -55,7 +56,8 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 """)
             .WithFallback(HiveSettings.DefaultConfig));
         var services = new HiveServices(settings, _bus, new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
-        _monitor = Sys.ActorOf(MonitorActor.Props(services, new ScriptCatalog(ScriptCatalogSettings.Create(tasksDir ?? RepoPaths.Tasks)), _entities.Ref,
+        _catalog = new ScriptCatalog(ScriptCatalogSettings.Create(tasksDir ?? RepoPaths.Tasks));
+        _monitor = Sys.ActorOf(MonitorActor.Props(services, _catalog, _entities.Ref,
             CreateTestProbe().Ref), "monitor");
     }
 
@@ -203,7 +205,12 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the monitor counts the guide free again
     }
 
-    private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with { Spec = EntitySamples.Spec(taskId) with { Script = script } };
+    /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>
+    private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with
+    {
+        Spec = EntitySamples.Spec(taskId) with { Script = script },
+        PerNodeLimit = _catalog.Resolve(script).Script?.Manifest?.MaxConcurrentPerNode,
+    };
 
     /// <summary>tasks/gpu.sh may run once at a time per node (its manifest); tasks/cpu.sh has no limit.</summary>
     private static TempTasks TasksWithALimitedScript()
