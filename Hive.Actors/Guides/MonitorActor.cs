@@ -104,6 +104,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         Context.ActorOf(ResourceGateActor.Props(_services.Settings.Admission), "admission");
+        RunDirectories.KeepSparesFor(_services.Settings.Guides);
         Timers.StartPeriodicTimer("heartbeat", Heartbeat.Instance, TimeSpan.Zero, _services.Settings.HeartbeatInterval);
         Timers.StartPeriodicTimer(CatalogTimer, ReadCatalog.Instance, TimeSpan.Zero, CatalogRefreshInterval);
         ScheduleIdleTrim();

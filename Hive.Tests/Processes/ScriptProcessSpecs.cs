@@ -132,6 +132,24 @@ public sealed class ScriptProcessSpecs : IDisposable
     }
 
     [Fact]
+    public void A_node_with_more_guides_than_the_default_keeps_a_spare_folder_for_each_so_a_full_round_creates_none()
+    {
+        var runs = RunDirectories.DefaultMaxSpares + 44;
+        RunDirectories.KeepSparesFor(runs);
+        var folders = Enumerable.Range(0, runs).Select(i => Path.Combine(_dir.Work, $"many-1-{i}")).ToArray();
+        foreach (var folder in folders) RunDirectories.Create(folder, owner: null);
+        foreach (var folder in folders) RunDirectories.Remove(folder, mayReuse: true);
+        Assert.Equal(runs, RunDirectories.SpareCount(_dir.Work));
+
+        foreach (var folder in folders) RunDirectories.Create(folder, owner: null);
+        Assert.Equal(0, RunDirectories.SpareCount(_dir.Work));
+        Assert.All(folders, folder => Assert.Empty(Directory.EnumerateFileSystemEntries(folder)));
+
+        RunDirectories.KeepSparesFor(10); // a smaller node in the same process never lowers it
+        Assert.True(RunDirectories.MaxSpares >= runs);
+    }
+
+    [Fact]
     public void An_empty_folder_that_a_surviving_process_may_still_use_is_removed_not_recycled()
     {
         var kept = Path.Combine(_dir.Work, "kept-1-a");

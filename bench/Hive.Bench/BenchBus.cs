@@ -6,7 +6,7 @@ using RabbitMQ.Client.Events;
 namespace Hive.Bench;
 
 /// <summary>One result seen on hive.results: when it arrived (monotonic ns), its state, and the probe's start time if any.</summary>
-internal readonly record struct Arrival(long ReceivedNs, string State, long? StartNs, string? Reason = null);
+internal readonly record struct Arrival(long ReceivedNs, string State, long? StartNs, string? Reason = null, DateTimeOffset? StartedAt = null, DateTimeOffset? EndedAt = null);
 
 /// <summary>Collects the results of one batch of task ids; completes when every one has arrived.</summary>
 internal sealed class ResultBatch
@@ -158,7 +158,9 @@ internal sealed class BenchBus : IAsyncDisposable
                 ? ns.GetInt64()
                 : null;
             var reason = root.TryGetProperty("reason", out var why) && why.ValueKind == JsonValueKind.String ? why.GetString() : null;
-            batch.Offer(taskId, new Arrival(receivedNs, state, startNs, reason));
+            var startedAt = root.TryGetProperty("startedAt", out var sa) && sa.ValueKind == JsonValueKind.String ? sa.GetDateTimeOffset() : (DateTimeOffset?)null;
+            var endedAt = root.TryGetProperty("endedAt", out var ea) && ea.ValueKind == JsonValueKind.String ? ea.GetDateTimeOffset() : (DateTimeOffset?)null;
+            batch.Offer(taskId, new Arrival(receivedNs, state, startNs, reason, startedAt, endedAt));
         }
         catch (JsonException)
         {

@@ -281,14 +281,25 @@ internal sealed class NodeBenchmark : IAsyncDisposable
     }
 
     /// <summary>Runs n tasks on the running node(s); returns the first publish and last result times (ns).</summary>
+    // Of the last RunTasksAsync: when its last publish returned and its first result arrived (monotonic ns), and how far
+    // apart its scripts started and ended (the node's startedAt / endedAt): where a batch's wall time above the sleep goes.
+    private long LastPublishNs, FirstResultNs;
+    private TimeSpan StartSpread, EndSpread;
+
     private async Task<(long FirstPublishNs, long LastResultNs)> RunTasksAsync(string script, object? args, int n)
     {
         var ids = Enumerable.Range(0, n).Select(_ => BenchBus.Id(script)).ToArray();
         var batch = _bus.Expect(ids);
         var first = Machine.NowNs();
         foreach (var id in ids) await _bus.PublishAsync(id, script, args);
+        LastPublishNs = Machine.NowNs();
         await batch.WaitAsync(_options.BatchTimeout(n));
         EnsureSucceeded(batch);
+        FirstResultNs = batch.Arrivals.Values.Min(a => a.ReceivedNs);
+        var started = batch.Arrivals.Values.Where(a => a.StartedAt is not null).Select(a => a.StartedAt!.Value).ToArray();
+        var ended = batch.Arrivals.Values.Where(a => a.EndedAt is not null).Select(a => a.EndedAt!.Value).ToArray();
+        StartSpread = started.Length > 0 ? started.Max() - started.Min() : TimeSpan.Zero;
+        EndSpread = ended.Length > 0 ? ended.Max() - ended.Min() : TimeSpan.Zero;
         return (first, batch.Arrivals.Values.Max(a => a.ReceivedNs));
     }
 
@@ -413,7 +424,7 @@ internal sealed class NodeBenchmark : IAsyncDisposable
             wall.Add((last - first) / 1e9);
             rss.Add(node.PeakRssMb);
             threads.Add(node.PeakThreads);
-            Console.WriteLine($"  run {rep + 1}: wall {wall[^1]:F2} s | peak RSS {rss[^1]:F0} MB (VmHWM {node.Memory().HwmMb:F0} MB) | peak threads {threads[^1]} | load {Machine.LoadAverage()}");
+            Console.WriteLine($"  run {rep + 1}: wall {wall[^1]:F2} s (published in {(LastPublishNs - first) / 1e9:F2} s; starts spread over {StartSpread.TotalSeconds:F2} s, ends over {EndSpread.TotalSeconds:F2} s; first result at {(FirstResultNs - first) / 1e9:F2} s) | peak RSS {rss[^1]:F0} MB (VmHWM {node.Memory().HwmMb:F0} MB) | peak threads {threads[^1]} | load {Machine.LoadAverage()}");
         }
 
         var load = Machine.LoadAverage();
