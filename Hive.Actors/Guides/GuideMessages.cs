@@ -44,3 +44,6 @@ public sealed record GuideStatus(string GuideId, GuideState State, string? TaskI
 
 /// <summary>Raised by the fault-injection command.</summary>
 public sealed class InjectedGuideFault() : Exception("injected guide fault (hive.node.allow-fault-injection)");
+
+/// <summary>Raised by the monitor's fault-injection command.</summary>
+public sealed class InjectedMonitorFault() : Exception("injected monitor fault (hive.node.allow-fault-injection)");

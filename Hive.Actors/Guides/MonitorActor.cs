@@ -95,6 +95,25 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>
+    /// A handler that throws is logged and its message dropped, and the monitor goes on with its state (Akka's Resume),
+    /// instead of the default restart: the monitor is the parent of every guide, and restarting it would stop them all and
+    /// kill every running script, hours of work for a long task, for a fault in bookkeeping. What the dropped message
+    /// would have done is lost (a delivery it carried stays unacknowledged until its channel closes).
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "Monitor: handling {0} failed; the message is dropped, the guides and their scripts are left running", message.GetType().Name);
+            return true;
+        }
+    }
+
     public static Props Props(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter) =>
         ActorFactory.Props(() => new MonitorActor(services, catalog, entities, statusWriter));
 
@@ -371,6 +390,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _ = CoordinatedShutdown.Get(Context.System).Run(DrainRequestedReason.Instance);
             return;
         }
+        if (IsFaultRequest(command, "crash-monitor")) throw new InjectedMonitorFault();
         var running = _statuses.Values.Where(s => s.TaskId is not null && !_free.Contains(s.GuideId)).ToArray();
         if (command.Target == "all")
         {
@@ -380,7 +400,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         var local = running.FirstOrDefault(s => s.TaskId == command.Target);
         if (local is not null)
         {
-            if (IsGuideCrashRequest(command))
+            if (IsFaultRequest(command, "crash-guide"))
             {
                 _log.Warning("Fault injection: crashing {GuideId}, which runs task {TaskId}", local.GuideId, command.Target);
                 _guides[local.GuideId].Tell(GuideCommands.Crash.Instance);
@@ -394,16 +414,17 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// Fault injection for tests, only with hive.node.allow-fault-injection = on: a "message" control command for one
-    /// task whose data is <c>{"hiveFault": "crash-guide"}</c> makes the guide running it throw instead of writing to stdin.
+    /// Fault injection for tests, only with hive.node.allow-fault-injection = on: a "message" control command whose data is
+    /// <c>{"hiveFault": "crash-guide"}</c> makes the guide running its task throw instead of writing to stdin;
+    /// <c>{"hiveFault": "crash-monitor"}</c> makes this monitor throw while handling it.
     /// </summary>
-    private bool IsGuideCrashRequest(ControlCommand command) =>
+    private bool IsFaultRequest(ControlCommand command, string fault) =>
         _services.Settings.AllowFaultInjection
         && command.Action == ControlAction.Message
         && command.Data is { ValueKind: JsonValueKind.Object } data
-        && data.TryGetProperty("hiveFault", out var fault)
-        && fault.ValueKind == JsonValueKind.String
-        && fault.ValueEquals("crash-guide");
+        && data.TryGetProperty("hiveFault", out var requested)
+        && requested.ValueKind == JsonValueKind.String
+        && requested.ValueEquals(fault);
 
     private void StartDrain(Drain drain)
     {

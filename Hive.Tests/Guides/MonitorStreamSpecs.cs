@@ -205,6 +205,43 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the monitor counts the guide free again
     }
 
+    [Fact]
+    public void A_fault_in_the_monitor_leaves_its_guides_and_their_running_scripts_alone_and_the_monitor_carries_on()
+    {
+        using var tasks = new TempTasks();
+        tasks.Write("long.sh", "sleep 60");
+        StartMonitor(guides: 1, faultInjection: true, tasksDir: tasks.Tasks);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        var spec = EntitySamples.Spec("long") with { Script = "long", TimeoutSeconds = null };
+        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
+        ExpectClaim("long");
+        _entities.LastSender.Tell(new ClaimGranted("long", 1, 1));
+        var pid = 0;
+        AwaitAssert(() =>
+        {
+            var guide = Assert.Single(_monitor.Ask<GuideStatus[]>(GetGuides.Instance, TimeSpan.FromSeconds(3)).Result);
+            Assert.Equal((GuideState.Running, "long"), (guide.State, guide.TaskId));
+            pid = guide.Pid!.Value;
+        }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100));
+
+        var crash = JsonDocument.Parse("""{"hiveFault": "crash-monitor"}""").RootElement.Clone();
+        EventFilter.Exception<InjectedMonitorFault>().ExpectOne(() =>
+            _monitor.Tell(new ControlCommand("long", ControlAction.Message, crash, "test")));
+
+        // Restarted, the monitor would have stopped its guide and killed the script; it went on instead.
+        var after = Assert.Single(_monitor.Ask<GuideStatus[]>(GetGuides.Instance, TimeSpan.FromSeconds(3)).Result);
+        Assert.Equal((GuideState.Running, "long", pid), (after.State, after.TaskId, after.Pid!.Value));
+        Assert.Equal(0, Native.Kill(pid, 0));
+
+        _monitor.Tell(new ControlCommand("long", ControlAction.Stop, null, "test"));
+        var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(15));
+        Assert.Equal(TaskState.Stopped, end.Result.State);
+        _entities.LastSender.Tell(new EndRecorded("long", TaskState.Stopped, false));
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the guide is free again and the monitor asks for the next task
+    }
+
     /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>
     private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with
     {
