@@ -28,6 +28,7 @@ public sealed record HiveSettings
     public required TimeSpan RetryBackoff { get; init; }
     public required TimeSpan RetryBackoffMax { get; init; }
     public required TimeSpan StopGrace { get; init; }
+    public required TimeSpan LeaseRenewInterval { get; init; }
     public required int MaxLineBytes { get; init; }
 
     /// <summary>hive.tasks.run-as-user: the user scripts run as; empty = the node's own user.</summary>
@@ -105,6 +106,7 @@ public sealed record HiveSettings
             RetryBackoff = hive.GetTimeSpan("tasks.retry-backoff"),
             RetryBackoffMax = hive.GetTimeSpan("tasks.retry-backoff-max"),
             StopGrace = hive.GetTimeSpan("tasks.stop-grace"),
+            LeaseRenewInterval = hive.GetTimeSpan("tasks.lease-renew-interval"),
             MaxLineBytes = hive.GetInt("tasks.max-line-bytes"),
             RunAsUser = hive.GetString("tasks.run-as-user", "") ?? "",
             RabbitUri = hive.GetString("rabbitmq.uri"),

@@ -75,6 +75,7 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
             case ReportEnd report: HandleReportEnd(report); break;
             case Cancel cancel: HandleCancel(cancel); break;
             case Release release: HandleRelease(release); break;
+            case Renew renew: HandleRenew(renew); break;
             case Wake:
                 _indexKnown = false;
                 SyncIndex();
@@ -265,6 +266,25 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
             if (_state.Phase == TaskPhase.RetryScheduled && _state.Spec is { } spec)
                 PersistAndApply(new Finished(EntityResult(spec, TaskState.Stopped, $"stopped by {cancel.By} while waiting to retry")));
         });
+    }
+
+    /// <summary>
+    /// The lease: lost only when this entity knows of something later than the renewing claim (released, requeued, ended,
+    /// or claimed again). An entity that knows less than the owner (its history gone) does not make it kill a run.
+    /// </summary>
+    private void HandleRenew(Renew renew)
+    {
+        var lost = _state.Epoch > renew.Epoch
+            ? $"claimed again (epoch {_state.Epoch}) by {_state.Owner?.Node}"
+            : _state.Epoch == renew.Epoch && (_state.Phase != TaskPhase.Claimed || _state.Owner != renew.Owner)
+                ? "the claim was given up: the task " + _state.Phase switch
+                {
+                    TaskPhase.Finished => $"ended {_state.Result?.State.ToWire()}",
+                    TaskPhase.RetryScheduled => "waits to be retried",
+                    _ => "went back to the queue",
+                }
+                : null;
+        Sender.Tell(lost is null ? new LeaseHeld(renew.TaskId, renew.Epoch) : new LeaseLost(renew.TaskId, renew.Epoch, lost));
     }
 
     private void HandleRelease(Release release)

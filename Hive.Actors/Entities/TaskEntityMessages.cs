@@ -33,6 +33,9 @@ public static class TaskEntityCommands
 
     public sealed record GetState(string TaskId) : IWithTaskId, IHiveMessage;
 
+    /// <summary>The owner of a running claim asks whether the claim (the lease) is still its own: LeaseHeld or LeaseLost.</summary>
+    public sealed record Renew(string TaskId, ClaimOwner Owner, long Epoch) : IWithTaskId, IHiveMessage;
+
 }
 
 /// <summary>How a run ended, as far as retries are concerned.</summary>
@@ -55,6 +58,11 @@ public static class TaskEntityReplies
     public sealed record EndRecorded(string TaskId, TaskState State, bool WillRetry) : IHiveMessage;
 
     public sealed record EndRefused(string TaskId, string Reason) : IHiveMessage;
+
+    public sealed record LeaseHeld(string TaskId, long Epoch) : IHiveMessage;
+
+    /// <summary>The claim of that epoch was released, ended or superseded: its owner must stop its copy.</summary>
+    public sealed record LeaseLost(string TaskId, long Epoch, string Reason) : IHiveMessage;
 
     public sealed record StateReply(string TaskId, string Phase, TaskState? State, int Attempt, long Epoch, string? OwnerNode, bool Cancelled) : IHiveMessage;
 }

@@ -57,6 +57,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
 
     private void EnterIdle()
     {
+        if (_job is not null) Timers.Cancel(LeaseTimer);
         _job = null;
         Publish(GuideState.Idle);
         Become(Idle);
@@ -67,7 +68,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         switch (message)
         {
             case GuideCommands.Run run: Claim(run.Delivery); break;
-            case GuideCommands.Control or GuideCommands.HandBack: break;
+            case GuideCommands.Control or GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
             case ReportEndAfterRestart r: BeginReport(r.Job, r.Result, EndKind.Retryable); break;
             default: Common(message); break;
         }
@@ -140,6 +141,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
                 // The drain's deadline passed while the claim was in flight: once granted, the task goes straight back.
                 _job = _job! with { HandingBack = true };
                 break;
+            case LeaseHeld or LeaseLost or RenewFailed:
+                break; // a late answer about the previous task
             default:
                 Common(message);
                 break;
@@ -203,6 +206,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         Become(Running);
         Publish(GuideState.Running, _process.Pid);
         WriteStatus(TaskState.Running, null, runNumber == 1 ? "started" : null);
+        if (runNumber == 1 && _services.Settings.LeaseRenewInterval > TimeSpan.Zero)
+            Timers.StartPeriodicTimer(LeaseTimer, RenewLease.Instance, _services.Settings.LeaseRenewInterval);
     }
 
     private ScriptLaunch BuildLaunch(TaskSpec spec, int attempt, out ScriptManifest? manifest)
@@ -247,10 +252,44 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case NextRun:
                 StartRun();
                 break;
+            case RenewLease:
+                var spec = _job!.Delivery.Spec;
+                _entities.Ask<object>(new TaskEntityCommands.Renew(spec.TaskId, _owner, _job.Epoch), AskTimeout)
+                    .PipeTo(Self, failure: e => new RenewFailed(e));
+                break;
+            case LeaseLost lost when lost.TaskId == _job!.Delivery.Spec.TaskId && lost.Epoch == _job.Epoch:
+                OnLeaseLost(lost.Reason);
+                break;
+            case LeaseHeld or LeaseLost:
+                break;
+            case RenewFailed failed:
+                // Not a verdict (the entity's shard may be moving): the run goes on, and the next renewal asks again.
+                _log.Debug("Task {TaskId}: renewing the lease failed: {Error}", _job!.Delivery.Spec.TaskId, failed.Error.GetBaseException().Message);
+                break;
             default:
                 Common(message);
                 break;
         }
+    }
+
+    /// <summary>
+    /// The task was released (this node was taken for lost), requeued, ended or claimed again elsewhere while this copy ran:
+    /// stop it. Nothing is reported or written for it: the task's status and result belong to the claim that replaced it.
+    /// </summary>
+    private void OnLeaseLost(string reason)
+    {
+        var job = _job!;
+        _log.Warning("Task {TaskId}: this node no longer holds its claim (epoch {Epoch}): {Reason}; stopping this copy",
+            job.Delivery.Spec.TaskId, job.Epoch, reason);
+        _job = job with { LeaseLost = reason };
+        Timers.Cancel(LeaseTimer);
+        if (_process is { } process)
+        {
+            process.StopAsync(_services.Settings.StopGrace);
+            return;
+        }
+        Timers.Cancel("next-run"); // between two runs of a loop
+        BecomeIdle();
     }
 
     private void OnControl(ControlCommand command)
@@ -301,6 +340,12 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         var job = _job!;
         var spec = job.Delivery.Spec;
         _process = null;
+        if (job.LeaseLost is not null)
+        {
+            _log.Info("Task {TaskId}: the copy of a lost claim ended ({Exit})", spec.TaskId, exit.Signal is { } sig ? $"signal {sig}" : $"exit code {exit.ExitCode}");
+            BecomeIdle();
+            return;
+        }
         var runLines = job.RunLines;
         runLines.Add(exit.TailLines(Math.Min(spec.ResultLength, exit.Final.Lines.Count)));
         _job = job = job with { Last = exit.Final };
@@ -354,6 +399,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private void BeginReport(Job job, TaskResult result, EndKind kind)
     {
         _job = job;
+        Timers.Cancel(LeaseTimer);
         _log.Info("Task {TaskId}: attempt {Attempt} ended {State}: {Reason}", result.TaskId, result.Attempt, result.State.ToWire(), result.Reason);
         var willRetry = kind == EndKind.Retryable && result.Attempt < result.MaxAttempts;
         if (kind != EndKind.HandBack) HiveMetrics.AttemptEnded(result.State, final: !willRetry, result.Script, result.EndedAt - result.StartedAt);
@@ -388,7 +434,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case RetryReport:
                 SendReport(job, result, kind);
                 break;
-            case GuideCommands.Control or GuideCommands.HandBack or RunSnapshot or RunExited:
+            case GuideCommands.Control or GuideCommands.HandBack or RunSnapshot or RunExited or RenewLease or LeaseHeld or LeaseLost or RenewFailed:
                 break;
             default:
                 Common(message);
@@ -506,9 +552,21 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         public int Runs { get; init; }
         public string? StoppedBy { get; init; }
         public bool HandingBack { get; init; }
+        /// <summary>Why this node's claim was lost while the task ran here; its copy is being stopped.</summary>
+        public string? LeaseLost { get; init; }
     }
 
+    private const string LeaseTimer = "lease";
+
     private sealed record ClaimFailed(Exception Error);
+
+    private sealed record RenewFailed(Exception Error);
+
+    private sealed class RenewLease
+    {
+        public static readonly RenewLease Instance = new();
+        private RenewLease() { }
+    }
 
     private sealed record ReportFailed(Exception Error);
 

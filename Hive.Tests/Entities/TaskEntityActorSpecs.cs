@@ -322,6 +322,34 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
     }
 
     [Fact]
+    public async Task The_owner_holds_its_lease_until_its_claim_is_released_and_claimed_again_elsewhere_then_it_is_lost()
+    {
+        var spec = Spec(NewTaskId(), maxAttempts: 2);
+        var entity = Entity(spec.TaskId);
+        await ClaimedAsync(entity, OwnerA, spec);
+        Assert.Equal(new LeaseHeld(spec.TaskId, 1), await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 1)));
+
+        // The owner's node was taken for lost while it was frozen: the claim is released and the task requeued.
+        entity.Tell(new Release(spec.TaskId, OwnerA.MemberUid, "member removed"));
+        var released = Assert.IsType<LeaseLost>(await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 1)));
+        Assert.Contains("went back to the queue", released.Reason);
+
+        await ClaimedAsync(entity, OwnerB, spec);
+        var superseded = Assert.IsType<LeaseLost>(await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 1)));
+        Assert.Equal((spec.TaskId, 1L), (superseded.TaskId, superseded.Epoch));
+        Assert.Contains("claimed again (epoch 2) by node-b", superseded.Reason);
+        Assert.Equal(new LeaseHeld(spec.TaskId, 2), await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerB, 2)));
+    }
+
+    [Fact]
+    public async Task An_entity_that_knows_no_claim_does_not_take_a_lease_away()
+    {
+        var spec = Spec(NewTaskId());
+        var entity = Entity(spec.TaskId);
+        Assert.Equal(new LeaseHeld(spec.TaskId, 3), await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 3)));
+    }
+
+    [Fact]
     public async Task A_handed_back_task_is_requeued_with_its_attempt_refunded()
     {
         var spec = Spec(NewTaskId(), maxAttempts: 1);

@@ -42,13 +42,14 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
-    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s")
+    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s", string leaseRenewInterval = "30s")
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
                 hive.node.name = {{_node}}
                 hive.node.idle-trim-after = 0s
                 hive.node.park-after = {{parkAfter}}
+                hive.tasks.lease-renew-interval = {{leaseRenewInterval}}
                 hive.node.allow-fault-injection = {{(faultInjection ? "on" : "off")}}
                 # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
                 # and open it themselves by sending the monitor its verdicts.
@@ -240,6 +241,34 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         Assert.Equal(TaskState.Stopped, end.Result.State);
         _entities.LastSender.Tell(new EndRecorded("long", TaskState.Stopped, false));
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5)); // the guide is free again and the monitor asks for the next task
+    }
+
+    [Fact]
+    public void A_guide_renews_its_lease_while_the_script_runs_and_once_it_is_lost_stops_its_copy_without_reporting_an_end()
+    {
+        using var tasks = new TempTasks();
+        tasks.Write("long.sh", "sleep 60");
+        StartMonitor(guides: 1, tasksDir: tasks.Tasks, leaseRenewInterval: "300ms");
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        var spec = EntitySamples.Spec("long") with { Script = "long", TimeoutSeconds = null };
+        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
+        ExpectClaim("long");
+        _entities.LastSender.Tell(new ClaimGranted("long", 1, 1));
+
+        var renew = _entities.ExpectMsg<Renew>(TimeSpan.FromSeconds(5));
+        Assert.Equal(("long", 1L, _node), (renew.TaskId, renew.Epoch, renew.Owner.Node));
+        _entities.LastSender.Tell(new LeaseHeld("long", 1));
+        _entities.ExpectMsg<Renew>(TimeSpan.FromSeconds(5)); // held: the run goes on and is renewed again
+        var guide = Assert.Single(_monitor.Ask<GuideStatus[]>(GetGuides.Instance, TimeSpan.FromSeconds(3)).Result);
+        Assert.Equal((GuideState.Running, "long"), (guide.State, guide.TaskId));
+
+        _entities.LastSender.Tell(new LeaseLost("long", 1, "claimed again (epoch 2) by node-b"));
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(10)); // the copy was stopped and the guide is free again
+        Assert.Equal(Native.ESRCH, Native.Kill(guide.Pid!.Value, 0));
+        var later = _entities.ReceiveWhile<object>(TimeSpan.FromMilliseconds(700), m => m);
+        Assert.DoesNotContain(later, m => m is ReportEnd or Renew); // the end belongs to the claim that replaced this one
     }
 
     /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>

@@ -36,10 +36,13 @@ public sealed class HiveMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
         (new Release(Id, OwnerA.MemberUid, "member removed"), "Entities.TaskEntityCommands+Release"),
         (new Wake(Id), "Entities.TaskEntityCommands+Wake"),
         (new GetState(Id), "Entities.TaskEntityCommands+GetState"),
+        (new Renew(Id, OwnerA, 3), "Entities.TaskEntityCommands+Renew"),
         (new ClaimGranted(Id, 2, 7), "Entities.TaskEntityReplies+ClaimGranted"),
         (new ClaimRefused(Id, "already running on node-b (a duplicate delivery)", true), "Entities.TaskEntityReplies+ClaimRefused"),
         (new EndRecorded(Id, TaskState.TimedOut, true), "Entities.TaskEntityReplies+EndRecorded"),
         (new EndRefused(Id, "stale claim"), "Entities.TaskEntityReplies+EndRefused"),
+        (new LeaseHeld(Id, 3), "Entities.TaskEntityReplies+LeaseHeld"),
+        (new LeaseLost(Id, 3, "claimed again (epoch 4) by node-b"), "Entities.TaskEntityReplies+LeaseLost"),
         (new StateReply(Id, "Claimed", TaskState.Succeeded, 2, 3, "node-a", false), "Entities.TaskEntityReplies+StateReply"),
         (new Claimed(SampleSpec with { Seed = new SeedOptions(true, -1), Shape = TaskShape.Seed, Command = "echo hi", Script = null }, OwnerB, 2, 5, T0, T0.AddMinutes(1)),
             "Entities.TaskEntityEvents+Claimed"),
@@ -67,7 +70,7 @@ public sealed class HiveMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
         var missing = messageTypes.Except(sampled).Order().ToArray();
         Assert.True(missing.Length == 0, $"IHiveMessage types without a sample in {nameof(HiveMessageSerializerSpecs)}.{nameof(Samples)}: {string.Join(", ", missing)}");
         Assert.Equal(Samples.Length, sampled.Count);
-        Assert.Equal(19, messageTypes.Count);
+        Assert.Equal(22, messageTypes.Count);
     }
 
     [Theory]
