@@ -269,14 +269,15 @@ public sealed class TaskEntityActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// The lease: lost only when this entity knows of something later than the renewing claim (released, requeued, ended,
-    /// or claimed again). An entity that knows less than the owner (its history gone) does not make it kill a run.
+    /// The lease: lost when this entity knows of something later than the renewing claim (released, requeued, ended, or
+    /// claimed again) or of another owner's claim. An entity that knows less than the owner (its history gone, no claim
+    /// since) does not make it kill a run.
     /// </summary>
     private void HandleRenew(Renew renew)
     {
-        var lost = _state.Epoch > renew.Epoch
+        var lost = _state.Epoch > renew.Epoch || (_state.Phase == TaskPhase.Claimed && _state.Owner != renew.Owner)
             ? $"claimed again (epoch {_state.Epoch}) by {_state.Owner?.Node}"
-            : _state.Epoch == renew.Epoch && (_state.Phase != TaskPhase.Claimed || _state.Owner != renew.Owner)
+            : _state.Epoch == renew.Epoch && _state.Phase != TaskPhase.Claimed
                 ? "the claim was given up: the task " + _state.Phase switch
                 {
                     TaskPhase.Finished => $"ended {_state.Result?.State.ToWire()}",

@@ -33,6 +33,9 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private Job? _job;
     private int _claimAttempts;
     private ScriptProcess? _process;
+    // Unique per process start across guides and their restarts, so a late event of a run killed by a previous
+    // incarnation is never taken for one of the current run.
+    private static int _runSeqSource;
     private int _runSeq;
 
     public GuideActor(string guideId, HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
@@ -69,6 +72,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         {
             case GuideCommands.Run run: Claim(run.Delivery); break;
             case GuideCommands.Control or GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
+            case LostCopyEnded: Context.Parent.Tell(new GuideFree(_guideId)); break;
             case ReportEndAfterRestart r: BeginReport(r.Job, r.Result, EndKind.Retryable); break;
             default: Common(message); break;
         }
@@ -188,7 +192,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             KeepWorkingDirectory = _services.Settings.KeepWorkDir,
             RunAs = _services.RunAs,
         };
-        var seq = ++_runSeq;
+        var seq = _runSeq = Interlocked.Increment(ref _runSeqSource);
         try
         {
             _process = ScriptProcess.Start(launch, options, new ActorObserver(Self, seq));
@@ -231,7 +235,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         {
             case RunSnapshot s when s.Seq == _runSeq:
                 _job = _job! with { Last = s.Snapshot };
-                WriteStatus(s.Snapshot.Paused ? TaskState.Paused : TaskState.Running, null, null);
+                if (_job.LeaseLost is null) WriteStatus(s.Snapshot.Paused ? TaskState.Paused : TaskState.Running, null, null);
                 break;
             case RunExited e when e.Seq == _runSeq:
                 OnRunExited(e.Exit);
@@ -294,6 +298,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
 
     private void OnControl(ControlCommand command)
     {
+        if (_job?.LeaseLost is not null) return; // being stopped; the task's status belongs to another claim
         var process = _process;
         if (process is null)
         {
@@ -523,7 +528,12 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         var process = _process;
         _process = null;
         if (process is not null) _ = process.DisposeAsync().AsTask();
-        if (_job is { Epoch: > 0 } job)
+        if (_job is { LeaseLost: not null })
+        {
+            // A copy of a lost claim: nothing to report; the next incarnation only tells the monitor it is free.
+            Self.Tell(LostCopyEnded.Instance);
+        }
+        else if (_job is { Epoch: > 0 } job)
         {
             var spec = job.Delivery.Spec;
             var last = job.Last;
@@ -561,6 +571,12 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private sealed record ClaimFailed(Exception Error);
 
     private sealed record RenewFailed(Exception Error);
+
+    private sealed class LostCopyEnded
+    {
+        public static readonly LostCopyEnded Instance = new();
+        private LostCopyEnded() { }
+    }
 
     private sealed class RenewLease
     {

@@ -98,8 +98,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     /// <summary>
     /// A handler that throws is logged and its message dropped, and the monitor goes on with its state (Akka's Resume),
     /// instead of the default restart: the monitor is the parent of every guide, and restarting it would stop them all and
-    /// kill every running script, hours of work for a long task, for a fault in bookkeeping. What the dropped message
-    /// would have done is lost (a delivery it carried stays unacknowledged until its channel closes).
+    /// kill every running script, hours of work for a long task, for a fault in bookkeeping. A delivery whose handling
+    /// failed goes back to the queue and its stream is asked for the next one (settling twice is refused by the source,
+    /// and a demand too many is answered like any delivery without a free guide); what any other message would have done
+    /// is lost.
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
@@ -110,6 +112,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         catch (Exception e)
         {
             _log.Error(e, "Monitor: handling {0} failed; the message is dropped, the guides and their scripts are left running", message.GetType().Name);
+            if (message is TaskDelivery delivery)
+            {
+                _ = delivery.Nack(true);
+                Sender.Tell(StreamAck.Instance);
+            }
             return true;
         }
     }

@@ -342,11 +342,16 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
     }
 
     [Fact]
-    public async Task An_entity_that_knows_no_claim_does_not_take_a_lease_away()
+    public async Task An_entity_that_knows_no_claim_does_not_take_a_lease_away_but_one_that_knows_another_owner_s_claim_does()
     {
         var spec = Spec(NewTaskId());
         var entity = Entity(spec.TaskId);
         Assert.Equal(new LeaseHeld(spec.TaskId, 3), await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 3)));
+
+        // Its history lost, the entity granted the task to another node at a lower epoch: proof enough that A's lease is gone.
+        await ClaimedAsync(entity, OwnerB, spec);
+        var lost = Assert.IsType<LeaseLost>(await AskAsync<object>(entity, new Renew(spec.TaskId, OwnerA, 3)));
+        Assert.Contains("by node-b", lost.Reason);
     }
 
     [Fact]
