@@ -42,6 +42,18 @@ internal sealed class OutputCollector
 
     public LineReader CreateReader() => new(this);
 
+    /// <summary>Called after each change (output or pause), outside the collector's lock.</summary>
+    public Action? Changed { get; set; }
+
+    /// <summary>Whether something changed since the last snapshot taken by <see cref="TakeIfChanged"/>.</summary>
+    public bool HasUnpublishedChange
+    {
+        get
+        {
+            lock (_gate) return _version != _published;
+        }
+    }
+
     public void SetPaused(bool paused)
     {
         lock (_gate)
@@ -50,6 +62,7 @@ internal sealed class OutputCollector
             _paused = paused;
             _version++;
         }
+        Changed?.Invoke();
     }
 
     /// <summary>The current snapshot, or null when nothing changed since the last published one.</summary>
@@ -106,6 +119,7 @@ internal sealed class OutputCollector
             if (control.HasResult) _result = control.Result;
             _version++;
         }
+        Changed?.Invoke();
     }
 
     private struct ControlState

@@ -34,6 +34,8 @@ public sealed class ScriptProcess : IAsyncDisposable
     private readonly TaskCompletionSource _killNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<ScriptExit> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _signalGate = new();
+    private readonly Timer _notifyTimer;
+    private int _notifyArmed;
     private Task? _stopSequence;
     private int _stopReason;
     private int _forceKilled;
@@ -52,6 +54,8 @@ public sealed class ScriptProcess : IAsyncDisposable
         _leaderStartTime = RunLedger.ReadStartTime(Pid);
         _stdin = process.StandardInput;
         _output = new OutputCollector(Pid, options.ProgressLength, options.MaxLineLength, options.MaxOutputBytes);
+        _notifyTimer = new Timer(static self => ((ScriptProcess)self!).NotifyChange(), this, Timeout.Infinite, Timeout.Infinite);
+        _output.Changed = ArmNotify;
     }
 
     /// <summary>The script's pid, which is also its process-group and session id.</summary>
@@ -259,6 +263,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             return;
         }
 
+        _notifyTimer.Dispose();
         _lifetime.Dispose();
         _readCancel.Dispose();
         _process.Dispose();
@@ -325,9 +330,8 @@ public sealed class ScriptProcess : IAsyncDisposable
     {
         var stdout = ReadLoopAsync(_process.StandardOutput);
         var stderr = ReadLoopAsync(_process.StandardError);
-        var notifier = NotifyLoopAsync(_lifetime.Token);
         if (_options.Timeout is { } timeout) _ = TimeoutAsync(timeout);
-        _ = RunAsync(stdout, stderr, notifier);
+        _ = RunAsync(stdout, stderr);
     }
 
     private async Task TimeoutAsync(TimeSpan timeout)
@@ -375,18 +379,34 @@ public sealed class ScriptProcess : IAsyncDisposable
         }
     }
 
-    private async Task NotifyLoopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// A change of the output arms a one-shot timer, and the snapshot goes out when it fires: at most one snapshot per
+    /// notify interval, and a run that prints nothing costs no wake-ups (a thousand quiet scripts polled every 250 ms
+    /// were four thousand timer callbacks a second).
+    /// </summary>
+    private void ArmNotify()
     {
-        using var timer = new PeriodicTimer(_options.NotifyInterval);
-        // The end of the run disposes the timer, which ends the wait with false: a cancelled wait would throw, once per run.
-        using var end = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer);
-        while (await timer.WaitForNextTickAsync().ConfigureAwait(false))
+        if (Interlocked.Exchange(ref _notifyArmed, 1) != 0 || _lifetime.IsCancellationRequested) return;
+        try
         {
-            if (_output.TakeIfChanged() is { } snapshot) Notify(o => o.OnSnapshot(snapshot));
+            _notifyTimer.Change(_options.NotifyInterval, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The run has ended: its final snapshot goes with the exit.
         }
     }
 
-    private async Task RunAsync(Task stdout, Task stderr, Task notifier)
+    private void NotifyChange()
+    {
+        if (_lifetime.IsCancellationRequested) return;
+        if (_output.TakeIfChanged() is { } snapshot) Notify(o => o.OnSnapshot(snapshot));
+        // Disarmed only after the snapshot went out, so two callbacks never race; a change meanwhile arms it again here.
+        Volatile.Write(ref _notifyArmed, 0);
+        if (_output.HasUnpublishedChange) ArmNotify();
+    }
+
+    private async Task RunAsync(Task stdout, Task stderr)
     {
         ScriptExit exit;
         var treeGone = false;
@@ -415,7 +435,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             // Nothing left alive cannot fork again, so the common case (the script ran alone) needs no second look.
             treeGone = !treeLeft || await WaitTreeGoneAsync().ConfigureAwait(false);
             await _lifetime.CancelAsync().ConfigureAwait(false);
-            await notifier.ConfigureAwait(false);
+            await _notifyTimer.DisposeAsync().ConfigureAwait(false); // and waits for a snapshot being sent
 
             _output.SetPaused(false);
             var final = _output.Snapshot();
@@ -427,6 +447,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             // Should not happen; never leave Completion pending.
             _exited.TrySetResult();
             _lifetime.Cancel();
+            _notifyTimer.Dispose();
             exit = new ScriptExit(Pid, -1, null, (ScriptStopReason)Volatile.Read(ref _stopReason), Volatile.Read(ref _forceKilled) == 1, StartedAt, DateTimeOffset.UtcNow,
                 _output.Snapshot() with { Lines = [.. _output.Snapshot().Lines, $"[hive] runner error: {e.GetType().Name}: {e.Message}"] });
         }
