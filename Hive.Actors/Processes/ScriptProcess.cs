@@ -454,9 +454,10 @@ public sealed class ScriptProcess : IAsyncDisposable
 
         // Reap the zombie and close the pipes now: a guide drops a finished run without disposing it.
         _process.Dispose();
+        // The guide gets the exit first (the folder is off the path to the result); Completion waits for the folder.
+        Notify(o => o.OnExit(exit));
         // A folder that a surviving process may still use is never handed to another run.
         if (_launch.OwnsWorkingDirectory && !_options.KeepWorkingDirectory) RunDirectories.Remove(_launch.WorkingDirectory, mayReuse: treeGone);
-        Notify(o => o.OnExit(exit));
         _completion.TrySetResult(exit);
     }
 
