@@ -99,6 +99,20 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         return (stream, ExpectClaim(taskId));
     }
 
+    /// <summary>A one-guide monitor over <paramref name="tasks"/> whose guide was granted the task <paramref name="script"/> (of that script, no timeout): it starts it.</summary>
+    private TestProbe StartGranted(TempTasks tasks, string script, bool faultInjection = false, string leaseRenewInterval = "30s")
+    {
+        StartMonitor(guides: 1, faultInjection: faultInjection, tasksDir: tasks.Tasks, leaseRenewInterval: leaseRenewInterval);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        var spec = EntitySamples.Spec(script) with { Script = script, TimeoutSeconds = null };
+        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
+        ExpectClaim(script);
+        _entities.LastSender.Tell(new ClaimGranted(script, 1, 1));
+        return stream;
+    }
+
     /// <summary>The guide's claim for <paramref name="taskId"/> reached the entities: the delivery was dispatched.</summary>
     private IActorRef ExpectClaim(string taskId)
     {
@@ -211,14 +225,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     {
         using var tasks = new TempTasks();
         tasks.Write("long.sh", "sleep 60");
-        StartMonitor(guides: 1, faultInjection: true, tasksDir: tasks.Tasks);
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-        var spec = EntitySamples.Spec("long") with { Script = "long", TimeoutSeconds = null };
-        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
-        ExpectClaim("long");
-        _entities.LastSender.Tell(new ClaimGranted("long", 1, 1));
+        var stream = StartGranted(tasks, "long", faultInjection: true);
         var pid = 0;
         AwaitAssert(() =>
         {
@@ -248,14 +255,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     {
         using var tasks = new TempTasks();
         tasks.Write("long.sh", "sleep 60");
-        StartMonitor(guides: 1, tasksDir: tasks.Tasks, leaseRenewInterval: "300ms");
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-        var spec = EntitySamples.Spec("long") with { Script = "long", TimeoutSeconds = null };
-        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
-        ExpectClaim("long");
-        _entities.LastSender.Tell(new ClaimGranted("long", 1, 1));
+        var stream = StartGranted(tasks, "long", leaseRenewInterval: "300ms");
 
         var renew = _entities.ExpectMsg<Renew>(TimeSpan.FromSeconds(5));
         Assert.Equal(("long", 1L, _node), (renew.TaskId, renew.Epoch, renew.Owner.Node));
@@ -412,15 +412,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 raise SystemExit(7)
             """);
         tasks.Write("hungry.json", """{ "memoryLimitMb": 64, "maxOutputBytes": 1000 }""");
-        StartMonitor(guides: 1, tasksDir: tasks.Tasks);
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-
-        var spec = EntitySamples.Spec("hungry") with { Script = "hungry", TimeoutSeconds = null };
-        stream.Send(_monitor, new TaskDelivery(spec, DateTimeOffset.UtcNow, () => Task.CompletedTask, _ => Task.CompletedTask));
-        ExpectClaim("hungry");
-        _entities.LastSender.Tell(new ClaimGranted("hungry", 1, 1));
+        StartGranted(tasks, "hungry");
 
         var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(20));
         Assert.Equal(7, end.Result.ExitCode); // the 256 MiB allocation failed under the 64 MiB limit
