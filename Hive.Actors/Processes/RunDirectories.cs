@@ -22,7 +22,8 @@ internal static class RunDirectories
 
     private static int _maxSpares = DefaultMaxSpares;
 
-    private static readonly ConcurrentDictionary<string, ConcurrentBag<string>> Spares = new(StringComparer.Ordinal);
+    // A queue, not a bag: ConcurrentBag.Count takes every thread's lock, and each finished run asks for the count.
+    private static readonly ConcurrentDictionary<string, ConcurrentQueue<string>> Spares = new(StringComparer.Ordinal);
     private static long _sequence;
 
     [DllImport("libc", EntryPoint = "listxattr", SetLastError = true)]
@@ -55,7 +56,7 @@ internal static class RunDirectories
         var parent = Path.GetDirectoryName(path)!;
         var spares = SparesOf(parent);
         var placed = false;
-        while (!placed && spares.TryTake(out var spare))
+        while (!placed && spares.TryDequeue(out var spare))
         {
             try
             {
@@ -97,7 +98,7 @@ internal static class RunDirectories
                 var spare = Path.Combine(parent, SparePrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" +
                                                  Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture));
                 Directory.Move(path, spare);
-                spares.Add(spare);
+                spares.Enqueue(spare);
                 return;
             }
         }
@@ -110,10 +111,10 @@ internal static class RunDirectories
     }
 
     /// <summary>The spare folders this process keeps under <paramref name="parent"/> (for tests and diagnostics).</summary>
-    internal static int SpareCount(string parent) => Spares.TryGetValue(parent, out var bag) ? bag.Count : 0;
+    internal static int SpareCount(string parent) => Spares.TryGetValue(parent, out var queue) ? queue.Count : 0;
 
-    private static ConcurrentBag<string> SparesOf(string parent) =>
-        Spares.TryGetValue(parent, out var bag) ? bag : Spares.GetOrAdd(parent, p =>
+    private static ConcurrentQueue<string> SparesOf(string parent) =>
+        Spares.TryGetValue(parent, out var queue) ? queue : Spares.GetOrAdd(parent, p =>
         {
             RemoveSparesOfDeadNodes(p);
             return [];
