@@ -62,8 +62,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     {
         if (_job is not null) Timers.Cancel(LeaseTimer);
         _job = null;
-        Publish(GuideState.Idle);
-        Become(Idle);
+        Become(Idle); // the monitor records the guide idle when it gets GuideFree (and at its creation)
     }
 
     private void Idle(object message)
@@ -83,8 +82,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null);
         _claimAttempts = 0;
         Become(Claiming);
-        Publish(GuideState.Claiming);
-        SendClaim(delivery);
+        SendClaim(delivery); // the monitor recorded the guide claiming when it dispatched the delivery
     }
 
     private void SendClaim(TaskDelivery delivery)

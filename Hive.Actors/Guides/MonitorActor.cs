@@ -68,6 +68,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         {
             var id = $"guide-{i}";
             _guides[id] = Context.ActorOf(GuideActor.Props(id, services, catalog, entities, statusWriter), id);
+            _statuses[id] = new GuideStatus(id, GuideState.Idle, null, null, DateTimeOffset.UtcNow);
             _free.AddLast(id);
         }
 
@@ -344,6 +345,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 
     private void OnGuideFree(string guideId)
     {
+        _statuses[guideId] = new GuideStatus(guideId, GuideState.Idle, null, null, DateTimeOffset.UtcNow);
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
         _limits.Ended(guideId);
         if (_free.Count == _guides.Count) ScheduleIdleTrim();
