@@ -70,7 +70,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         switch (message)
         {
             case GuideCommands.Run run: Claim(run.Delivery); break;
-            case GuideCommands.Control or GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
+            case GuideCommands.Control c: CancelWhenStopped(c.Command); break;
+            case GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
             case LostCopyEnded: Context.Parent.Tell(new GuideFree(_guideId)); break;
             case ReportEndAfterRestart r: BeginReport(r.Job, r.Result, EndKind.Retryable); break;
             default: Common(message); break;
@@ -437,12 +438,25 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case RetryReport:
                 SendReport(job, result, kind);
                 break;
-            case GuideCommands.Control or GuideCommands.HandBack or RunSnapshot or RunExited or RenewLease or LeaseHeld or LeaseLost or RenewFailed:
+            case GuideCommands.Control c:
+                CancelWhenStopped(c.Command);
+                break;
+            case GuideCommands.HandBack or RunSnapshot or RunExited or RenewLease or LeaseHeld or LeaseLost or RenewFailed:
                 break;
             default:
                 Common(message);
                 break;
         }
+    }
+
+    /// <summary>
+    /// A stop that reaches this guide when it runs nothing (its end is being recorded, or it was restarted and reports the
+    /// end next) goes to the task's entity: a retry that end would schedule is cancelled instead of run.
+    /// </summary>
+    private void CancelWhenStopped(ControlCommand command)
+    {
+        if (command.Action == ControlAction.Stop && !command.TargetsAll)
+            _entities.Tell(new TaskEntityCommands.Cancel(command.Target, command.By ?? "control message"));
     }
 
     private void RetryReportLater(TaskResult result, Exception error)

@@ -447,7 +447,7 @@ public sealed class ScriptProcess : IAsyncDisposable
             // Should not happen; never leave Completion pending.
             _exited.TrySetResult();
             _lifetime.Cancel();
-            _notifyTimer.Dispose();
+            await _notifyTimer.DisposeAsync().ConfigureAwait(false); // no snapshot may follow the exit
             exit = new ScriptExit(Pid, -1, null, (ScriptStopReason)Volatile.Read(ref _stopReason), Volatile.Read(ref _forceKilled) == 1, StartedAt, DateTimeOffset.UtcNow,
                 _output.Snapshot() with { Lines = [.. _output.Snapshot().Lines, $"[hive] runner error: {e.GetType().Name}: {e.Message}"] });
         }

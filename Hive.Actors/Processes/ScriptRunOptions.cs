@@ -70,6 +70,7 @@ public sealed record ScriptRunOptions
         ArgumentNullException.ThrowIfNull(ScrubbedVariablePrefixes, nameof(ScrubbedVariablePrefixes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxLineLength, 16, nameof(MaxLineLength));
         ArgumentOutOfRangeException.ThrowIfLessThan(NotifyInterval, TimeSpan.FromMilliseconds(1), nameof(NotifyInterval));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(NotifyInterval, TimeSpan.FromDays(1), nameof(NotifyInterval));
         ArgumentOutOfRangeException.ThrowIfNegative(StopGracePeriod.Ticks, nameof(StopGracePeriod));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxOutputBytes, nameof(MaxOutputBytes));
         if (MemoryLimitBytes is { } limit) ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1, nameof(MemoryLimitBytes));

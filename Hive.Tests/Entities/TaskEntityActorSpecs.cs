@@ -177,8 +177,13 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
         var recorded = await AskAsync<EndRecorded>(entity, new ReportEnd(spec.TaskId, 1, Result(spec.TaskId, TaskState.Failed, 1), EndKind.Retryable));
 
         Assert.Equal(new EndRecorded(spec.TaskId, TaskState.Failed, true), recorded);
-        var retry = await IndexEntry(spec.TaskId);
-        Assert.Equal("retry", retry?.Phase);
+        // The index follows the persisted event without holding up the reply.
+        OpenTaskEntry? retry = null;
+        await AwaitAssertAsync(async () =>
+        {
+            retry = await IndexEntry(spec.TaskId);
+            Assert.Equal("retry", retry?.Phase);
+        }, Timeout);
         Assert.True(retry!.DueAtUnixMs > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000);
         var early = await AskAsync<ClaimRefused>(entity, ClaimBy(OwnerB, spec));
         Assert.Contains("due at", early.Reason);
@@ -382,7 +387,7 @@ public sealed class TaskEntityActorSpecs : Akka.TestKit.Xunit.TestKit, IClassFix
         await AskAsync<EndRecorded>(entity, new ReportEnd(spec.TaskId, 1, Result(spec.TaskId, TaskState.Succeeded, 1, 1), EndKind.Final));
 
         await AwaitConditionAsync(() => Task.FromResult(_bus.FailedResultPublishes >= 1), Timeout);
-        Assert.Equal("deliver", (await IndexEntry(spec.TaskId))?.Phase);
+        await AwaitAssertAsync(async () => Assert.Equal("deliver", (await IndexEntry(spec.TaskId))?.Phase), Timeout);
         await AwaitConditionAsync(() => Task.FromResult(_bus.ResultsFor(spec.TaskId).Count == 1), Timeout);
         Assert.Equal(TaskState.Succeeded, _bus.ResultsFor(spec.TaskId)[0].State);
         await AwaitAssertAsync(async () => Assert.Null(await IndexEntry(spec.TaskId)), Timeout);

@@ -274,6 +274,21 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         _entities.ExpectNoMsg(TimeSpan.FromMilliseconds(700));
     }
 
+    [Fact]
+    public void A_stop_that_reaches_a_guide_recording_an_end_cancels_the_task_so_a_retry_is_not_run()
+    {
+        using var tasks = new TempTasks();
+        tasks.Write("fails.sh", "exit 3");
+        StartGranted(tasks, "fails");
+        var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(10));
+        Assert.Equal(EndKind.Retryable, end.Kind);
+
+        // The entity has not answered yet: the guide is recording the end when the stop comes.
+        _monitor.Tell(new ControlCommand("fails", ControlAction.Stop, null, "ops"));
+        var cancel = _entities.ExpectMsg<Cancel>(TimeSpan.FromSeconds(5));
+        Assert.Equal(("fails", "ops"), (cancel.TaskId, cancel.By));
+    }
+
     /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>
     private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with
     {

@@ -256,6 +256,8 @@ public sealed class SecuritySpecs : IClassFixture<SecuritySpecs.NodeFixture>
         var final = await f.WaitForStatusAsync(id, s => s.State.IsFinal(), TimeSpan.FromSeconds(30));
         Assert.Equal(TaskState.Stopped, final.State);
         await AssertNoProcessLeftAsync(id, TimeSpan.FromSeconds(5));
+        // Recycled just after the guide hears of the exit, so possibly a moment after the final status is written.
+        for (var waited = 0; Directory.Exists(dir) && waited < 5_000; waited += 50) await Task.Delay(50);
         Assert.False(Directory.Exists(dir), "the run's folder is removed after the run");
     }
 
