@@ -289,6 +289,23 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         Assert.Equal(("fails", "ops"), (cancel.TaskId, cancel.By));
     }
 
+    [Fact]
+    public void A_claim_the_entity_does_not_answer_in_time_is_asked_again_as_the_same_owner_and_the_delivery_is_not_handed_back()
+    {
+        var (stream, _) = StartClaiming("slow");
+        var first = _entities.LastMessage as Claim;
+
+        // The ask times out (10 s; e.g. the entity's shard is moving): the guide asks again rather than requeueing, since the
+        // first claim may still land and would then hold the task for nobody.
+        var again = _entities.ExpectMsg<Claim>(TimeSpan.FromSeconds(15));
+        Assert.Equal(("slow", first!.Owner), (again.TaskId, again.Owner));
+        Assert.Empty(Settled());
+
+        _entities.LastSender.Tell(new ClaimRefused("slow", "already ended succeeded", false));
+        AwaitAssert(() => Assert.Contains(("slow", "ack"), Settled()));
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5));
+    }
+
     /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>
     private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with
     {
