@@ -29,6 +29,8 @@ public sealed record HiveSettings
     public required TimeSpan RetryBackoffMax { get; init; }
     public required TimeSpan StopGrace { get; init; }
     public required TimeSpan LeaseRenewInterval { get; init; }
+    public required TimeSpan ClusterSlotLease { get; init; }
+    public required TimeSpan ClusterSlotRetry { get; init; }
     public required int MaxLineBytes { get; init; }
 
     /// <summary>hive.tasks.run-as-user: the user scripts run as; empty = the node's own user.</summary>
@@ -107,6 +109,8 @@ public sealed record HiveSettings
             RetryBackoffMax = hive.GetTimeSpan("tasks.retry-backoff-max"),
             StopGrace = hive.GetTimeSpan("tasks.stop-grace"),
             LeaseRenewInterval = hive.GetTimeSpan("tasks.lease-renew-interval"),
+            ClusterSlotLease = hive.GetTimeSpan("tasks.cluster-slot-lease"),
+            ClusterSlotRetry = hive.GetTimeSpan("tasks.cluster-slot-retry"),
             MaxLineBytes = hive.GetInt("tasks.max-line-bytes"),
             RunAsUser = hive.GetString("tasks.run-as-user", "") ?? "",
             RabbitUri = hive.GetString("rabbitmq.uri"),

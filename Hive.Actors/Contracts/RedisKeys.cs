@@ -9,6 +9,9 @@ public static class RedisKeys
     /// <summary>Hash guideId → JSON {state, taskId, pid, heartbeat}; expires unless the node refreshes it.</summary>
     public static string Node(string node) => $"hive:node:{node}";
 
+    /// <summary>Sorted set of the runs holding a slot of a script's <c>maxConcurrentPerCluster</c>, scored by lease end (ms).</summary>
+    public static string ScriptSlots(string script) => $"hive:slots:{script}";
+
     /// <summary>Stream of task events (accepted, started, progress, paused, resumed, finished), capped.</summary>
     public const string Events = "hive:events";
 

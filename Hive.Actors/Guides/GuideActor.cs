@@ -61,6 +61,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private void EnterIdle()
     {
         if (_job is not null) Timers.Cancel(LeaseTimer);
+        if (_job is { HoldsSlot: true } job) ReleaseSlot(job.Delivery);
         _job = null;
         Become(Idle); // the monitor records the guide idle when it gets GuideFree (and at its creation)
     }
@@ -82,8 +83,76 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     {
         _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null);
         _claimAttempts = 0;
+        if (delivery is { PerClusterLimit: { } limit, Spec.Script: { } script })
+        {
+            // A slot first, then the claim: a task that cannot run anywhere yet is neither claimed nor acknowledged.
+            Become(AcquiringSlot);
+            _services.Slots.TryAcquireAsync(script, SlotHolder(delivery), limit).WaitAsync(AskTimeout)
+                .PipeTo(Self, success: held => new SlotAnswer(held, null), failure: e => new SlotAnswer(false, e));
+            return;
+        }
         Become(Claiming);
         SendClaim(delivery); // the monitor recorded the guide claiming when it dispatched the delivery
+    }
+
+    /// <summary>Unique to this node's incarnation, this guide and the task: asking again for the same run is idempotent.</summary>
+    private string SlotHolder(TaskDelivery delivery) => $"{_owner.MemberUid}|{_guideId}|{delivery.Spec.TaskId}";
+
+    private void AcquiringSlot(object message)
+    {
+        switch (message)
+        {
+            case SlotAnswer { Held: true }:
+                var job = _job = _job! with { HoldsSlot = true };
+                Timers.StartPeriodicTimer(SlotTimer, RefreshSlot.Instance, _services.Slots.Lease / 3);
+                if (job.HandingBack)
+                {
+                    AckDelivery(job.Delivery, ack: false);
+                    BecomeIdle();
+                    return;
+                }
+                Become(Claiming);
+                SendClaim(job.Delivery);
+                break;
+            case SlotAnswer answer:
+                var delivery = _job!.Delivery;
+                if (answer.Error is { } error)
+                    _log.Warning("Task {TaskId}: the cluster slots of {Script} could not be read ({Error}); it waits and asks again",
+                        delivery.Spec.TaskId, delivery.Spec.Script, error.GetBaseException().Message);
+                if (_job.HandingBack)
+                {
+                    AckDelivery(delivery, ack: false);
+                    BecomeIdle();
+                    return;
+                }
+                _log.Debug("Task {TaskId}: all {Limit} cluster slots of {Script} are held; it waits", delivery.Spec.TaskId,
+                    delivery.PerClusterLimit, delivery.Spec.Script);
+                EnterIdle();
+                Context.Parent.Tell(new ClusterSlotsTaken(_guideId, delivery));
+                break;
+            case GuideCommands.Control c:
+                // Not claimed yet: the entity records the stop, and refuses the claim whenever a slot comes.
+                CancelWhenStopped(c.Command);
+                break;
+            case GuideCommands.HandBack:
+                _job = _job! with { HandingBack = true };
+                break;
+            case LeaseHeld or LeaseLost or RenewFailed:
+                break;
+            default:
+                Common(message);
+                break;
+        }
+    }
+
+    private void ReleaseSlot(TaskDelivery delivery)
+    {
+        Timers.Cancel(SlotTimer);
+        var log = _log;
+        var taskId = delivery.Spec.TaskId;
+        _services.Slots.ReleaseAsync(delivery.Spec.Script!, SlotHolder(delivery)).ContinueWith(
+            t => log.Warning("Task {TaskId}: releasing its cluster slot failed (it lapses with its lease): {Error}", taskId,
+                t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
     }
 
     private void SendClaim(TaskDelivery delivery)
@@ -475,6 +544,18 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     /// <summary>What every state handles the same way: the fault-injection crash (tests only), else unhandled.</summary>
     private void Common(object message)
     {
+        if (message is RefreshSlot)
+        {
+            if (_job is { HoldsSlot: true } job)
+            {
+                var log = _log;
+                var taskId = job.Delivery.Spec.TaskId;
+                _services.Slots.RefreshAsync(job.Delivery.Spec.Script!, SlotHolder(job.Delivery)).ContinueWith(
+                    t => log.Warning("Task {TaskId}: extending its cluster slot failed: {Error}", taskId, t.Exception?.GetBaseException().Message),
+                    TaskContinuationOptions.OnlyOnFaulted);
+            }
+            return;
+        }
         if (message is not GuideCommands.Crash)
         {
             Unhandled(message);
@@ -576,9 +657,20 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         public bool HandingBack { get; init; }
         /// <summary>Why this node's claim was lost while the task ran here; its copy is being stopped.</summary>
         public string? LeaseLost { get; init; }
+        /// <summary>Holds one of its script's maxConcurrentPerCluster slots (released when the guide is done with it).</summary>
+        public bool HoldsSlot { get; init; }
     }
 
     private const string LeaseTimer = "lease";
+    private const string SlotTimer = "slot";
+
+    private sealed record SlotAnswer(bool Held, Exception? Error);
+
+    private sealed class RefreshSlot
+    {
+        public static readonly RefreshSlot Instance = new();
+        private RefreshSlot() { }
+    }
 
     private sealed record ClaimFailed(Exception Error);
 

@@ -4,7 +4,16 @@ namespace Hive.Actors.Guides;
 
 /// <summary>A task taken off the queue, not yet acknowledged: the guide acks once its claim is persisted.</summary>
 /// <param name="PerNodeLimit">The script manifest's <c>maxConcurrentPerNode</c> as read when the task was accepted, or null.</param>
-public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func<Task> Ack, Func<bool, Task> Nack, int? PerNodeLimit = null);
+/// <param name="PerClusterLimit">The script manifest's <c>maxConcurrentPerCluster</c> as read when the task was accepted, or null.</param>
+public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func<Task> Ack, Func<bool, Task> Nack, int? PerNodeLimit = null,
+    int? PerClusterLimit = null)
+{
+    /// <summary>Since when the delivery has been waiting on this node for a slot of its script in the cluster, if it has.</summary>
+    public DateTimeOffset? SlotWaitSince { get; init; }
+}
+
+/// <summary>Guide → monitor: every cluster slot of the delivery's script is held; the guide is free, the delivery waits on the node.</summary>
+public sealed record ClusterSlotsTaken(string GuideId, TaskDelivery Delivery);
 
 public static class GuideCommands
 {

@@ -30,6 +30,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
 {
     private const string IdleTrimTimer = "idle-trim";
     private const string DeferredTimer = "deferred";
+    private const string SlotRetryTimer = "slot-retry";
     private const string CatalogTimer = "catalog";
 
     /// <summary>How often the catalogue (the scripts of tasks/ and their content hashes) is read again for the heartbeat.</summary>
@@ -85,6 +86,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         Receive<DrainDeadline>(_ => HandBackRunning());
         Receive<Heartbeat>(_ => WriteHeartbeat());
         Receive<ExpireDeferred>(_ => OnExpireDeferred());
+        Receive<ClusterSlotsTaken>(OnClusterSlotsTaken);
+        Receive<RetryClusterSlots>(_ =>
+        {
+            DispatchDeferred();
+            if (_limits.Waiting == 0) Timers.Cancel(SlotRetryTimer);
+        });
         Receive<ReadCatalog>(_ => ReadCatalogAsync());
         Receive<CatalogRead>(OnCatalogRead);
         Receive<TrimIdleMemory>(TrimMemory);
@@ -270,9 +277,37 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         _limits.Defer(delivery, stream, DateTimeOffset.UtcNow);
         _log.Debug("Task {TaskId}: script {Script} runs as often as its manifest allows on this node; waiting for one of its runs to end",
             delivery.Spec.TaskId, delivery.Spec.Script);
+        StartExpiringDeferred();
+        OfferDemand(stream);
+    }
+
+    private void StartExpiringDeferred()
+    {
         if (!Timers.IsTimerActive(DeferredTimer))
             Timers.StartPeriodicTimer(DeferredTimer, ExpireDeferred.Instance, _services.Settings.ParkAfter / 4);
-        OfferDemand(stream);
+    }
+
+    /// <summary>
+    /// A guide found every cluster slot of the delivery's script held: the delivery waits here like one over its per-node
+    /// limit (same unit of prefetch, same move to the back of the queue after park-after) and a guide asks again every
+    /// cluster-slot-retry. Its stream had its demand when the delivery was dispatched.
+    /// </summary>
+    private void OnClusterSlotsTaken(ClusterSlotsTaken taken)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (_draining)
+        {
+            _ = taken.Delivery.Nack(true);
+        }
+        else
+        {
+            var since = taken.Delivery.SlotWaitSince ?? now;
+            _limits.Defer(taken.Delivery with { SlotWaitSince = since }, _stream ?? ActorRefs.Nobody, since, now + _services.Settings.ClusterSlotRetry);
+            StartExpiringDeferred();
+            if (!Timers.IsTimerActive(SlotRetryTimer))
+                Timers.StartPeriodicTimer(SlotRetryTimer, RetryClusterSlots.Instance, _services.Settings.ClusterSlotRetry);
+        }
+        OnGuideFree(taken.GuideId);
     }
 
     /// <summary>Hands a delivery to a free guide; the stream that sent it gets its next demand unless it already had it.</summary>
@@ -289,9 +324,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     /// <summary>Runs waiting deliveries whose script is below its limit again (their streams had their demand when they were deferred).</summary>
     private void DispatchDeferred()
     {
-        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable() is { } deferred)
+        // The timers stop at their next tick once nothing waits: a delivery dispatched to try for a cluster slot may come
+        // back, and restarting the expiry timer then would push its tick out again each time.
+        var now = DateTimeOffset.UtcNow;
+        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable(now) is { } deferred)
             Dispatch(first.Value, deferred.Delivery, deferred.Stream, offerDemand: false);
-        if (_limits.Waiting == 0) Timers.Cancel(DeferredTimer);
     }
 
     /// <summary>
@@ -606,6 +643,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         public static readonly ExpireDeferred Instance = new();
         private ExpireDeferred() { }
+    }
+
+    private sealed class RetryClusterSlots : INotInfluenceReceiveTimeout, IDeadLetterSuppression
+    {
+        public static readonly RetryClusterSlots Instance = new();
+        private RetryClusterSlots() { }
     }
 
     private sealed class DrainDeadline

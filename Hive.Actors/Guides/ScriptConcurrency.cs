@@ -2,12 +2,16 @@ using Akka.Actor;
 
 namespace Hive.Actors.Guides;
 
-/// <summary>A delivery waiting for a run of its script to end (the script is at its per-node limit).</summary>
-public sealed record DeferredDelivery(TaskDelivery Delivery, IActorRef Stream, string Script, DateTimeOffset Since);
+/// <summary>
+/// A delivery waiting for a run of its script to end (the script is at its per-node limit), or, with
+/// <paramref name="RetryAt"/>, for a slot of its script in the cluster (asked for again from then on).
+/// </summary>
+public sealed record DeferredDelivery(TaskDelivery Delivery, IActorRef Stream, string Script, DateTimeOffset Since, DateTimeOffset? RetryAt = null);
 
 /// <summary>
 /// The monitor's bookkeeping for a script manifest's <c>maxConcurrentPerNode</c>: which script each busy guide runs,
-/// and the deliveries that wait, unacknowledged, for a run of their script to end. The limit travels on the delivery (read
+/// and the deliveries that wait, unacknowledged, for a run of their script to end (or, for <c>maxConcurrentPerCluster</c>,
+/// for their next try at a slot in the cluster). The limit travels on the delivery (read
 /// from the manifest when the task was parsed), so nothing here touches the file system. Not thread-safe (the monitor's own).
 /// </summary>
 public sealed class ScriptConcurrency
@@ -30,15 +34,18 @@ public sealed class ScriptConcurrency
 
     public void Ended(string guideId) => _running.Remove(guideId);
 
-    public void Defer(TaskDelivery delivery, IActorRef stream, DateTimeOffset now) =>
-        _waiting.AddLast(new DeferredDelivery(delivery, stream, delivery.Spec.Script!, now));
+    public void Defer(TaskDelivery delivery, IActorRef stream, DateTimeOffset since, DateTimeOffset? retryAt = null) =>
+        _waiting.AddLast(new DeferredDelivery(delivery, stream, delivery.Spec.Script!, since, retryAt));
 
-    /// <summary>Removes and returns the oldest waiting delivery whose script is now below its limit, if any.</summary>
-    public DeferredDelivery? TakeRunnable()
+    /// <summary>
+    /// Removes and returns the oldest waiting delivery whose script is now below its per-node limit and, when it waits for
+    /// a cluster slot, whose next try is due by <paramref name="now"/>; null when there is none.
+    /// </summary>
+    public DeferredDelivery? TakeRunnable(DateTimeOffset now)
     {
         for (var node = _waiting.First; node is not null; node = node.Next)
         {
-            if (AtLimit(node.Value.Delivery)) continue;
+            if (node.Value.RetryAt > now || AtLimit(node.Value.Delivery)) continue;
             _waiting.Remove(node);
             return node.Value;
         }

@@ -1,6 +1,7 @@
 using Hive.Actors.Callbacks;
 using Hive.Actors.Configuration;
 using Hive.Actors.Entities;
+using Hive.Actors.Guides;
 using Hive.Actors.Messaging;
 using Hive.Actors.Processes;
 using StackExchange.Redis;
@@ -20,4 +21,7 @@ public sealed record HiveServices(
 
     /// <summary>The user scripts run as (hive.tasks.run-as-user), resolved when the node starts; null = the node's user.</summary>
     public ScriptUser? RunAs { get; init; } = ScriptUser.Resolve(Settings.RunAsUser);
+
+    /// <summary>The slots of scripts whose manifest sets maxConcurrentPerCluster (hive.tasks.cluster-slot-lease).</summary>
+    public ClusterSlots Slots { get; init; } = new(Redis, Settings.ClusterSlotLease);
 }

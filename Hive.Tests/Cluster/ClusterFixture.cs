@@ -35,7 +35,8 @@ public sealed class TestCluster : IAsyncDisposable
     public HiveNodeProcess Seed => Nodes[0];
 
     /// <summary>Starts the seed, then the others in parallel (each joins through the seed), each with <paramref name="guides"/> guides.</summary>
-    public static async Task<TestCluster> StartAsync(BrokersFixture brokers, string label, int size = 3, int guides = 2, string extraHocon = "")
+    public static async Task<TestCluster> StartAsync(BrokersFixture brokers, string label, int size = 3, int guides = 2, string extraHocon = "",
+        string? tasksDir = null)
     {
         var suffix = Guid.NewGuid().ToString("N")[..4];
         var ports = Enumerable.Range(0, size).Select(_ => FreePort.Next()).ToArray();
@@ -44,9 +45,9 @@ public sealed class TestCluster : IAsyncDisposable
         var started = new List<HiveNodeProcess>();
         try
         {
-            started.Add(await HiveNodeProcess.StartAsync(brokers, guides, hocon, $"{label}-1-{suffix}", ports[0], seeds));
+            started.Add(await HiveNodeProcess.StartAsync(brokers, guides, hocon, $"{label}-1-{suffix}", ports[0], seeds, tasksDir: tasksDir));
             var rest = Enumerable.Range(1, size - 1)
-                .Select(i => HiveNodeProcess.StartAsync(brokers, guides, hocon, $"{label}-{i + 1}-{suffix}", ports[i], seeds))
+                .Select(i => HiveNodeProcess.StartAsync(brokers, guides, hocon, $"{label}-{i + 1}-{suffix}", ports[i], seeds, tasksDir: tasksDir))
                 .ToArray();
             foreach (var node in rest) started.Add(await node);
         }

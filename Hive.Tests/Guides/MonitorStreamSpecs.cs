@@ -42,7 +42,8 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
-    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s", string leaseRenewInterval = "30s")
+    private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s", string leaseRenewInterval = "30s",
+        string slotRetry = "1s")
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
@@ -50,6 +51,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 hive.node.idle-trim-after = 0s
                 hive.node.park-after = {{parkAfter}}
                 hive.tasks.lease-renew-interval = {{leaseRenewInterval}}
+                hive.tasks.cluster-slot-retry = {{slotRetry}}
                 hive.node.allow-fault-injection = {{(faultInjection ? "on" : "off")}}
                 # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
                 # and open it themselves by sending the monitor its verdicts.
@@ -306,12 +308,78 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(5));
     }
 
-    /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node limit.</summary>
+    /// <summary>A delivery of <paramref name="script"/> as the ingestion makes it: with its manifest's per-node and per-cluster limits.</summary>
     private TaskDelivery Delivery(string taskId, string script) => Delivery(taskId) with
     {
         Spec = EntitySamples.Spec(taskId) with { Script = script },
         PerNodeLimit = _catalog.Resolve(script).Script?.Manifest?.MaxConcurrentPerNode,
+        PerClusterLimit = _catalog.Resolve(script).Script?.Manifest?.MaxConcurrentPerCluster,
     };
+
+    /// <summary>tasks/render.sh may run once at a time in the whole cluster (its manifest); tasks/cpu.sh has no limit.</summary>
+    private (TempTasks Tasks, string Script) TasksWithAClusterLimitedScript()
+    {
+        var tasks = new TempTasks();
+        var script = $"render{Guid.NewGuid():N}"[..14]; // its own slots key in the shared redis-server
+        tasks.Write(script + ".sh", "sleep 60");
+        tasks.Write(script + ".json", """{ "maxConcurrentPerCluster": 1 }""");
+        tasks.Write("cpu.sh", "sleep 60");
+        return (tasks, script);
+    }
+
+    [Fact]
+    public async Task A_task_whose_script_has_no_free_slot_in_the_cluster_waits_unclaimed_and_runs_once_another_node_frees_the_slot()
+    {
+        var (tasks, script) = TasksWithAClusterLimitedScript();
+        using var _ = tasks;
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1)); // the one slot, held elsewhere
+        StartMonitor(guides: 2, tasksDir: tasks.Tasks, parkAfter: "30s", slotRetry: "300ms");
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        stream.Send(_monitor, Delivery("render-1", script));
+        stream.ExpectMsg<StreamAck>(); // demand for the second guide
+        _entities.ExpectNoMsg(TimeSpan.FromSeconds(1.5)); // asked every 300 ms, never claimed: the slot is held
+        Assert.Empty(Settled()); // and neither acknowledged nor handed back: it waits on this node
+
+        stream.Send(_monitor, Delivery("cpu-1", "cpu"));
+        var cpu = ExpectClaim("cpu-1"); // other scripts keep flowing meanwhile
+        stream.ExpectNoMsg(Quiet); // one guide free, and it is counted for render-1
+
+        await slots.ReleaseAsync(script, "another-node|guide-1|render-0");
+        var render = ExpectClaim("render-1");
+        Assert.Equal(1, await slots.HeldAsync(script)); // held by this node's guide now
+        Assert.False(await slots.TryAcquireAsync(script, "another-node|guide-1|render-2", 1));
+
+        render.Tell(new ClaimRefused("render-1", "already ended succeeded", false));
+        await AwaitAssertAsync(async () => Assert.Equal(0, await slots.HeldAsync(script)), TimeSpan.FromSeconds(5)); // released when done
+        Assert.Equal([("render-1", "ack")], Settled().Where(s => s.TaskId == "render-1"));
+        cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
+    }
+
+    [Fact]
+    public async Task A_task_that_waited_park_after_for_a_cluster_slot_goes_to_the_back_of_the_queue()
+    {
+        var (tasks, script) = TasksWithAClusterLimitedScript();
+        using var _ = tasks;
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1));
+        StartMonitor(guides: 1, tasksDir: tasks.Tasks, parkAfter: "1s", slotRetry: "200ms");
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        stream.Send(_monitor, Delivery("render-1", script));
+        stream.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // the one guide is counted for the waiting task
+
+        // Its wait counts from the first try, not from each retry: after park-after it is published again and acknowledged.
+        stream.ExpectMsg<StreamAck>(TimeSpan.FromSeconds(4));
+        AwaitAssert(() => Assert.Contains(("render-1", "ack"), Settled()));
+        Assert.Single(_bus.TasksFor("render-1"));
+        _entities.ExpectNoMsg(Quiet);
+    }
 
     /// <summary>tasks/gpu.sh may run once at a time per node (its manifest); tasks/cpu.sh has no limit.</summary>
     private static TempTasks TasksWithALimitedScript()

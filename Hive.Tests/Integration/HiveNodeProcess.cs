@@ -12,8 +12,12 @@ public sealed class HiveNodeProcess : IAsyncDisposable
     private readonly string _configFile;
     private Process? _process;
 
-    private HiveNodeProcess(string name, BrokersFixture brokers, int guides, string extraHocon, int clusterPort, string? seeds, int httpPort = 0)
+    private readonly string _tasksDir;
+
+    private HiveNodeProcess(string name, BrokersFixture brokers, int guides, string extraHocon, int clusterPort, string? seeds, int httpPort = 0,
+        string? tasksDir = null)
     {
+        _tasksDir = tasksDir ?? RepoPaths.Tasks;
         HttpPort = httpPort;
         Name = name;
         Brokers = brokers;
@@ -36,9 +40,10 @@ public sealed class HiveNodeProcess : IAsyncDisposable
 
     /// <summary>Starts a node and waits until it consumes tasks (its log says the application started).</summary>
     public static async Task<HiveNodeProcess> StartAsync(BrokersFixture brokers, int guides = 2, string extraHocon = "", string? name = null,
-        int? clusterPort = null, string? seeds = null, int httpPort = 0)
+        int? clusterPort = null, string? seeds = null, int httpPort = 0, string? tasksDir = null)
     {
-        var node = new HiveNodeProcess(name ?? $"node-{Guid.NewGuid().ToString("N")[..6]}", brokers, guides, extraHocon, clusterPort ?? FreePort.Next(), seeds, httpPort);
+        var node = new HiveNodeProcess(name ?? $"node-{Guid.NewGuid().ToString("N")[..6]}", brokers, guides, extraHocon, clusterPort ?? FreePort.Next(), seeds, httpPort,
+            tasksDir);
         await node.StartAsync();
         return node;
     }
@@ -49,7 +54,7 @@ public sealed class HiveNodeProcess : IAsyncDisposable
         foreach (var arg in new[]
                  {
                      Path.Combine(AppContext.BaseDirectory, "hive.dll"), "--config", _configFile, "--rabbitmq", Brokers.Rabbit.Uri,
-                     "--redis", Brokers.Redis.Endpoint, "node", "--guides", Guides.ToString(), "--tasks", RepoPaths.Tasks, "--name", Name,
+                     "--redis", Brokers.Redis.Endpoint, "node", "--guides", Guides.ToString(), "--tasks", _tasksDir, "--name", Name,
                      "--cluster-port", ClusterPort.ToString(), "--http-port", HttpPort.ToString(),
                  })
             psi.ArgumentList.Add(arg);

@@ -101,6 +101,6 @@ public sealed class ScriptManifestSpecs
     public void Fields_that_are_read_but_not_enforced_are_listed()
     {
         Assert.Empty(Parse("""{ "timeoutSeconds": 5, "memoryLimitMb": 64 }""").NotEnforced);
-        Assert.Equal(["maxConcurrentPerCluster", "expectedCpu"], Parse("""{ "maxConcurrentPerNode": 1, "maxConcurrentPerCluster": 2, "expectedCpu": 0.5 }""").NotEnforced);
+        Assert.Equal(["expectedCpu"], Parse("""{ "maxConcurrentPerNode": 1, "maxConcurrentPerCluster": 2, "expectedCpu": 0.5 }""").NotEnforced);
     }
 }

@@ -1,0 +1,66 @@
+using Hive.Actors.Contracts;
+using Hive.Actors.Guides;
+using Hive.Tests.Infrastructure;
+using StackExchange.Redis;
+using Xunit;
+
+namespace Hive.Tests.Guides;
+
+/// <summary>The per-cluster slots of a script (maxConcurrentPerCluster) against a real redis-server.</summary>
+public sealed class ClusterSlotsSpecs(RedisFixture fixture) : IClassFixture<RedisFixture>, IAsyncLifetime
+{
+    private ConnectionMultiplexer _redis = null!;
+    private readonly string _script = $"transcode-{Guid.NewGuid():N}";
+
+    public async ValueTask InitializeAsync() => _redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
+
+    public async ValueTask DisposeAsync() => await _redis.DisposeAsync();
+
+    [Fact]
+    public async Task No_more_holders_than_the_limit_and_a_released_slot_is_free_again()
+    {
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+
+        Assert.True(await slots.TryAcquireAsync(_script, "node-a|g1|t1", 2));
+        Assert.True(await slots.TryAcquireAsync(_script, "node-b|g1|t2", 2));
+        Assert.False(await slots.TryAcquireAsync(_script, "node-a|g2|t3", 2));
+        Assert.Equal(2, await slots.HeldAsync(_script));
+        Assert.False(await slots.TryAcquireAsync(_script + "-other", "x", 0)); // a limit of 0 never admits
+
+        await slots.ReleaseAsync(_script, "node-b|g1|t2");
+        Assert.True(await slots.TryAcquireAsync(_script, "node-a|g2|t3", 2));
+        Assert.Equal(2, await slots.HeldAsync(_script));
+    }
+
+    [Fact]
+    public async Task Asking_again_as_the_same_holder_keeps_its_slot_without_taking_another()
+    {
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+
+        Assert.True(await slots.TryAcquireAsync(_script, "node-a|g1|t1", 1));
+        Assert.True(await slots.TryAcquireAsync(_script, "node-a|g1|t1", 1));
+        Assert.False(await slots.TryAcquireAsync(_script, "node-a|g2|t2", 1));
+        Assert.Equal(1, await slots.HeldAsync(_script));
+    }
+
+    [Fact]
+    public async Task A_holder_that_stops_refreshing_loses_its_slot_when_its_lease_ends_and_one_that_refreshes_keeps_it()
+    {
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMilliseconds(600));
+        Assert.True(await slots.TryAcquireAsync(_script, "dead-node|g1|t1", 2));
+        Assert.True(await slots.TryAcquireAsync(_script, "live-node|g1|t2", 2));
+
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(200);
+            await slots.RefreshAsync(_script, "live-node|g1|t2");
+        }
+
+        // a second after: the dead node's lease (600 ms) ended, the refreshed one did not
+        Assert.Equal(1, await slots.HeldAsync(_script));
+        Assert.True(await slots.TryAcquireAsync(_script, "other-node|g1|t3", 2));
+        Assert.False(await slots.TryAcquireAsync(_script, "other-node|g2|t4", 2));
+        Assert.True(await _redis.GetDatabase().KeyTimeToLiveAsync(RedisKeys.ScriptSlots(_script)) is { } ttl && ttl <= TimeSpan.FromMilliseconds(600),
+            "the key expires with its last lease, so a script nobody runs leaves nothing behind");
+    }
+}
