@@ -109,8 +109,8 @@ public sealed record HiveSettings
             RetryBackoffMax = hive.GetTimeSpan("tasks.retry-backoff-max"),
             StopGrace = hive.GetTimeSpan("tasks.stop-grace"),
             LeaseRenewInterval = hive.GetTimeSpan("tasks.lease-renew-interval"),
-            ClusterSlotLease = hive.GetTimeSpan("tasks.cluster-slot-lease"),
-            ClusterSlotRetry = hive.GetTimeSpan("tasks.cluster-slot-retry"),
+            ClusterSlotLease = Positive(hive, "tasks.cluster-slot-lease"),
+            ClusterSlotRetry = Positive(hive, "tasks.cluster-slot-retry"),
             MaxLineBytes = hive.GetInt("tasks.max-line-bytes"),
             RunAsUser = hive.GetString("tasks.run-as-user", "") ?? "",
             RabbitUri = hive.GetString("rabbitmq.uri"),
@@ -142,6 +142,12 @@ public sealed record HiveSettings
                 : Config.Empty,
             HttpPort = hive.GetInt("http.port"),
         };
+    }
+
+    private static TimeSpan Positive(Config hive, string key)
+    {
+        var value = hive.GetTimeSpan(key);
+        return value > TimeSpan.Zero ? value : throw new Akka.Configuration.ConfigurationException($"hive.{key} must be longer than 0, not {value}");
     }
 
     private static string DownAllWhenUnstableValue(string value)

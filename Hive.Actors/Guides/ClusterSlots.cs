@@ -7,7 +7,8 @@ namespace Hive.Actors.Guides;
 /// A script manifest's <c>maxConcurrentPerCluster</c>: a counting semaphore in Redis, one sorted set per script
 /// (<see cref="RedisKeys.ScriptSlots"/>) whose members are the runs holding a slot, scored by when their lease ends.
 /// A holder refreshes its lease while it runs; one that vanished (its node was killed) stops counting once its lease
-/// ends, so a crash never takes a slot for good. Times are Redis's clock, so nodes' clocks need not agree.
+/// ends, so a crash never takes a slot for good. Times are Redis's clock, so nodes' clocks need not agree. The key
+/// expires with its latest lease (nodes may run with different leases), so a script nobody runs leaves nothing behind.
 /// </summary>
 public sealed class ClusterSlots(IConnectionMultiplexer redis, TimeSpan lease)
 {
@@ -19,7 +20,7 @@ public sealed class ClusterSlots(IConnectionMultiplexer redis, TimeSpan lease)
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
           redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-          redis.call('PEXPIRE', KEYS[1], lease)
+          redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
           return 1
         end
         return 0
@@ -31,7 +32,7 @@ public sealed class ClusterSlots(IConnectionMultiplexer redis, TimeSpan lease)
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local lease = tonumber(ARGV[2])
         redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-        redis.call('PEXPIRE', KEYS[1], lease)
+        redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
         return 1
         """;
 

@@ -71,6 +71,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         switch (message)
         {
             case GuideCommands.Run run: Claim(run.Delivery); break;
+            case ClaimAfterRestart again: ClaimAgain(again); break;
             case GuideCommands.Control c: CancelWhenStopped(c.Command); break;
             case GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
             case LostCopyEnded: Context.Parent.Tell(new GuideFree(_guideId)); break;
@@ -81,18 +82,34 @@ public sealed class GuideActor : UntypedActor, IWithTimers
 
     private void Claim(TaskDelivery delivery)
     {
-        _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null);
+        _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null) { StoppedBy = delivery.StoppedBy };
         _claimAttempts = 0;
-        if (delivery is { PerClusterLimit: { } limit, Spec.Script: { } script })
+        if (delivery is { PerClusterLimit: { } limit, Spec.Script: { } script, StoppedBy: null })
         {
             // A slot first, then the claim: a task that cannot run anywhere yet is neither claimed nor acknowledged.
             Become(AcquiringSlot);
-            _services.Slots.TryAcquireAsync(script, SlotHolder(delivery), limit).WaitAsync(AskTimeout)
-                .PipeTo(Self, success: held => new SlotAnswer(held, null), failure: e => new SlotAnswer(false, e));
+            var holder = SlotHolder(delivery);
+            _services.Slots.TryAcquireAsync(script, holder, limit).WaitAsync(AskTimeout)
+                .PipeTo(Self, success: held => new SlotAnswer(script, holder, held, null), failure: e => new SlotAnswer(script, holder, false, e));
             return;
         }
         Become(Claiming);
         SendClaim(delivery); // the monitor recorded the guide claiming when it dispatched the delivery
+    }
+
+    /// <summary>After a restart in the middle of a claim: a slot already held is kept (not asked for again), and the claim is asked again.</summary>
+    private void ClaimAgain(ClaimAfterRestart again)
+    {
+        if (!again.HoldsSlot)
+        {
+            Claim(again.Delivery);
+            return;
+        }
+        _job = new Job(again.Delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null) { StoppedBy = again.StoppedBy, HoldsSlot = true };
+        _claimAttempts = 0;
+        Timers.StartPeriodicTimer(SlotTimer, RefreshSlot.Instance, _services.Slots.Lease / 3);
+        Become(Claiming);
+        SendClaim(again.Delivery);
     }
 
     /// <summary>Unique to this node's incarnation, this guide and the task: asking again for the same run is idempotent.</summary>
@@ -102,6 +119,9 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     {
         switch (message)
         {
+            case SlotAnswer answer when answer.Holder != SlotHolder(_job!.Delivery):
+                OnStaleSlotAnswer(answer);
+                break;
             case SlotAnswer { Held: true }:
                 var job = _job = _job! with { HoldsSlot = true };
                 Timers.StartPeriodicTimer(SlotTimer, RefreshSlot.Instance, _services.Slots.Lease / 3);
@@ -117,8 +137,19 @@ public sealed class GuideActor : UntypedActor, IWithTimers
             case SlotAnswer answer:
                 var delivery = _job!.Delivery;
                 if (answer.Error is { } error)
+                {
                     _log.Warning("Task {TaskId}: the cluster slots of {Script} could not be read ({Error}); it waits and asks again",
                         delivery.Spec.TaskId, delivery.Spec.Script, error.GetBaseException().Message);
+                    // The script may have run on the server all the same (a timeout here): give back what it may have taken.
+                    ReleaseSlot(delivery);
+                }
+                if (_job.StoppedBy is not null)
+                {
+                    // Stopped while asking: claimed only to be ended stopped, whatever the slots.
+                    Become(Claiming);
+                    SendClaim(delivery);
+                    return;
+                }
                 if (_job.HandingBack)
                 {
                     AckDelivery(delivery, ack: false);
@@ -131,7 +162,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
                 Context.Parent.Tell(new ClusterSlotsTaken(_guideId, delivery));
                 break;
             case GuideCommands.Control c:
-                // Not claimed yet: the entity records the stop, and refuses the claim whenever a slot comes.
+                // Not claimed yet: the entity records the stop, and the claim that follows the answer ends the task stopped.
+                if (c.Command.Action == ControlAction.Stop) _job = _job! with { StoppedBy = c.Command.By ?? "control message" };
                 CancelWhenStopped(c.Command);
                 break;
             case GuideCommands.HandBack:
@@ -148,11 +180,25 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private void ReleaseSlot(TaskDelivery delivery)
     {
         Timers.Cancel(SlotTimer);
+        ReleaseSlot(delivery.Spec.Script!, SlotHolder(delivery), delivery.Spec.TaskId);
+    }
+
+    private void ReleaseSlot(string script, string holder, string taskId)
+    {
         var log = _log;
-        var taskId = delivery.Spec.TaskId;
-        _services.Slots.ReleaseAsync(delivery.Spec.Script!, SlotHolder(delivery)).ContinueWith(
+        _services.Slots.ReleaseAsync(script, holder).ContinueWith(
             t => log.Warning("Task {TaskId}: releasing its cluster slot failed (it lapses with its lease): {Error}", taskId,
                 t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    /// <summary>
+    /// The answer to an ask of an earlier incarnation or for an earlier task: a slot it took is given back, unless it is the
+    /// one the current job holds (the same holder asked again).
+    /// </summary>
+    private void OnStaleSlotAnswer(SlotAnswer answer)
+    {
+        if (!answer.Held || _job is { HoldsSlot: true } job && SlotHolder(job.Delivery) == answer.Holder) return;
+        ReleaseSlot(answer.Script, answer.Holder, answer.Holder.Split('|', 3)[^1]);
     }
 
     private void SendClaim(TaskDelivery delivery)
@@ -544,6 +590,11 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     /// <summary>What every state handles the same way: the fault-injection crash (tests only), else unhandled.</summary>
     private void Common(object message)
     {
+        if (message is SlotAnswer stale)
+        {
+            OnStaleSlotAnswer(stale);
+            return;
+        }
         if (message is RefreshSlot)
         {
             if (_job is { HoldsSlot: true } job)
@@ -621,9 +672,10 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         var process = _process;
         _process = null;
         if (process is not null) _ = process.DisposeAsync().AsTask();
-        if (_job is { LeaseLost: not null })
+        if (_job is { LeaseLost: not null } lost)
         {
             // A copy of a lost claim: nothing to report; the next incarnation only tells the monitor it is free.
+            if (lost.HoldsSlot) ReleaseSlot(lost.Delivery);
             Self.Tell(LostCopyEnded.Instance);
         }
         else if (_job is { Epoch: > 0 } job)
@@ -638,15 +690,17 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         else if (_job is { } claiming)
         {
             // The claim may land all the same: the next incarnation asks again as the same owner (idempotent), so the task
-            // is neither held by nobody nor this guide lost to the monitor, which still counts it busy.
-            Self.Tell(new GuideCommands.Run(claiming.Delivery));
+            // is neither held by nobody nor this guide lost to the monitor, which still counts it busy. A slot it holds is kept.
+            Self.Tell(new ClaimAfterRestart(claiming.Delivery, claiming.HoldsSlot, claiming.StoppedBy));
         }
+        _job = null; // carried over above; PostStop (called by base.PreRestart) must not give its slot back
         base.PreRestart(reason, message);
     }
 
     protected override void PostStop()
     {
         if (_process is { } process) _ = process.DisposeAsync().AsTask();
+        if (_job is { HoldsSlot: true } job) ReleaseSlot(job.Delivery); // best effort: the node may be stopping
         base.PostStop();
     }
 
@@ -664,7 +718,9 @@ public sealed class GuideActor : UntypedActor, IWithTimers
     private const string LeaseTimer = "lease";
     private const string SlotTimer = "slot";
 
-    private sealed record SlotAnswer(bool Held, Exception? Error);
+    private sealed record SlotAnswer(string Script, string Holder, bool Held, Exception? Error);
+
+    private sealed record ClaimAfterRestart(TaskDelivery Delivery, bool HoldsSlot, string? StoppedBy);
 
     private sealed class RefreshSlot
     {

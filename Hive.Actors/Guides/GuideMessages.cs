@@ -10,6 +10,9 @@ public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func
 {
     /// <summary>Since when the delivery has been waiting on this node for a slot of its script in the cluster, if it has.</summary>
     public DateTimeOffset? SlotWaitSince { get; init; }
+
+    /// <summary>Who stopped the task while its delivery waited on this node: the guide claims it only to end it stopped.</summary>
+    public string? StoppedBy { get; init; }
 }
 
 /// <summary>Guide → monitor: every cluster slot of the delivery's script is held; the guide is free, the delivery waits on the node.</summary>

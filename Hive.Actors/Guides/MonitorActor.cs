@@ -295,19 +295,19 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private void OnClusterSlotsTaken(ClusterSlotsTaken taken)
     {
         var now = DateTimeOffset.UtcNow;
+        var retry = _services.Settings.ClusterSlotRetry;
         if (_draining)
         {
             _ = taken.Delivery.Nack(true);
+            OnGuideFree(taken.GuideId);
+            return;
         }
-        else
-        {
-            var since = taken.Delivery.SlotWaitSince ?? now;
-            _limits.Defer(taken.Delivery with { SlotWaitSince = since }, _stream ?? ActorRefs.Nobody, since, now + _services.Settings.ClusterSlotRetry);
-            StartExpiringDeferred();
-            if (!Timers.IsTimerActive(SlotRetryTimer))
-                Timers.StartPeriodicTimer(SlotRetryTimer, RetryClusterSlots.Instance, _services.Settings.ClusterSlotRetry);
-        }
+        var since = taken.Delivery.SlotWaitSince ?? now;
+        // Due half a period on, so the next tick of the periodic timer takes it (not the one after).
+        _limits.Defer(taken.Delivery with { SlotWaitSince = since }, _stream ?? ActorRefs.Nobody, since, now + retry / 2);
         OnGuideFree(taken.GuideId);
+        StartExpiringDeferred();
+        if (!Timers.IsTimerActive(SlotRetryTimer)) Timers.StartPeriodicTimer(SlotRetryTimer, RetryClusterSlots.Instance, retry);
     }
 
     /// <summary>Hands a delivery to a free guide; the stream that sent it gets its next demand unless it already had it.</summary>
@@ -455,8 +455,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             _guides[local.GuideId].Tell(new GuideCommands.Control(command));
             return;
         }
-        if (command.Action == ControlAction.Stop)
-            _entities.Tell(new TaskEntityCommands.Cancel(command.Target, command.By ?? "control message"));
+        if (command.Action != ControlAction.Stop) return;
+        _entities.Tell(new TaskEntityCommands.Cancel(command.Target, command.By ?? "control message"));
+        // Waiting here for a run of its script or a cluster slot: a guide claims it now, only to end it stopped (reported
+        // at once, its delivery acknowledged), rather than it holding a guide's share until a slot or park-after comes.
+        if (_free.First is { } free && _limits.TakeWaiting(command.Target) is { } waiting)
+            Dispatch(free.Value, waiting.Delivery with { StoppedBy = command.By ?? "control message" }, waiting.Stream, offerDemand: false);
     }
 
     /// <summary>

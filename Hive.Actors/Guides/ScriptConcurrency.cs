@@ -52,6 +52,18 @@ public sealed class ScriptConcurrency
         return null;
     }
 
+    /// <summary>Removes and returns the waiting delivery of task <paramref name="taskId"/>, if one waits.</summary>
+    public DeferredDelivery? TakeWaiting(string taskId)
+    {
+        for (var node = _waiting.First; node is not null; node = node.Next)
+        {
+            if (node.Value.Delivery.Spec.TaskId != taskId) continue;
+            _waiting.Remove(node);
+            return node.Value;
+        }
+        return null;
+    }
+
     /// <summary>Removes and returns the deliveries waiting since before <paramref name="cutoff"/> (all of them when null).</summary>
     public IReadOnlyList<DeferredDelivery> TakeWaitingSince(DateTimeOffset? cutoff = null)
     {

@@ -36,6 +36,7 @@ public sealed partial class HiveSettingsSpecs : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(30), settings.DrainTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), settings.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromSeconds(2), settings.ParkAfter);
+        Assert.Equal((TimeSpan.FromSeconds(90), TimeSpan.FromSeconds(1)), (settings.ClusterSlotLease, settings.ClusterSlotRetry));
         Assert.Equal(TimeSpan.FromSeconds(10), settings.IdleTrimAfter);
         Assert.Equal(TimeSpan.FromSeconds(30), settings.IdleTrimEvery);
         Assert.False(settings.AllowFaultInjection);
@@ -80,6 +81,15 @@ public sealed partial class HiveSettingsSpecs : IDisposable
         Assert.Equal(["worker"], settings.Roles);
         Assert.Equal(TimeSpan.FromSeconds(2), settings.ReaperInterval);
         Assert.Equal(8080, settings.HttpPort);
+    }
+
+    [Theory]
+    [InlineData("hive.tasks.cluster-slot-lease = 0s")]
+    [InlineData("hive.tasks.cluster-slot-retry = 0s")]
+    public void A_cluster_slot_lease_or_retry_of_zero_is_refused_with_the_key_named(string hocon)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => HiveSettings.FromConfig(ConfigurationFactory.ParseString(hocon)));
+        Assert.Contains(hocon.Split(' ')[0], error.Message);
     }
 
     [Fact]

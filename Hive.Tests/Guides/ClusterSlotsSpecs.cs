@@ -46,21 +46,35 @@ public sealed class ClusterSlotsSpecs(RedisFixture fixture) : IClassFixture<Redi
     [Fact]
     public async Task A_holder_that_stops_refreshing_loses_its_slot_when_its_lease_ends_and_one_that_refreshes_keeps_it()
     {
-        var slots = new ClusterSlots(_redis, TimeSpan.FromMilliseconds(600));
+        var slots = new ClusterSlots(_redis, TimeSpan.FromSeconds(2));
         Assert.True(await slots.TryAcquireAsync(_script, "dead-node|g1|t1", 2));
         Assert.True(await slots.TryAcquireAsync(_script, "live-node|g1|t2", 2));
 
         for (var i = 0; i < 5; i++)
         {
-            await Task.Delay(200);
+            await Task.Delay(600);
             await slots.RefreshAsync(_script, "live-node|g1|t2");
         }
 
-        // a second after: the dead node's lease (600 ms) ended, the refreshed one did not
+        // three seconds after: the dead node's lease (2 s) ended, the refreshed one did not
         Assert.Equal(1, await slots.HeldAsync(_script));
         Assert.True(await slots.TryAcquireAsync(_script, "other-node|g1|t3", 2));
         Assert.False(await slots.TryAcquireAsync(_script, "other-node|g2|t4", 2));
-        Assert.True(await _redis.GetDatabase().KeyTimeToLiveAsync(RedisKeys.ScriptSlots(_script)) is { } ttl && ttl <= TimeSpan.FromMilliseconds(600),
+        Assert.True(await _redis.GetDatabase().KeyTimeToLiveAsync(RedisKeys.ScriptSlots(_script)) is { } ttl && ttl <= TimeSpan.FromSeconds(2),
             "the key expires with its last lease, so a script nobody runs leaves nothing behind");
+    }
+
+    [Fact]
+    public async Task A_node_with_a_shorter_lease_never_cuts_another_node_s_longer_one_short()
+    {
+        var longLease = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+        var shortLease = new ClusterSlots(_redis, TimeSpan.FromMilliseconds(800));
+        Assert.True(await longLease.TryAcquireAsync(_script, "node-a|g1|t1", 2));
+        Assert.True(await shortLease.TryAcquireAsync(_script, "node-b|g1|t2", 2));
+        await shortLease.RefreshAsync(_script, "node-b|g1|t2");
+
+        Assert.True(await _redis.GetDatabase().KeyTimeToLiveAsync(RedisKeys.ScriptSlots(_script)) > TimeSpan.FromSeconds(50));
+        await Task.Delay(1500);
+        Assert.Equal(1, await longLease.HeldAsync(_script)); // node-a's slot outlived node-b's short lease
     }
 }

@@ -360,6 +360,30 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     }
 
     [Fact]
+    public async Task A_stop_for_a_task_waiting_for_a_cluster_slot_ends_it_stopped_at_once_without_a_slot_or_a_run()
+    {
+        var (tasks, script) = TasksWithAClusterLimitedScript();
+        using var _ = tasks;
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1));
+        StartMonitor(guides: 1, tasksDir: tasks.Tasks, parkAfter: "30s", slotRetry: "10s");
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("render-1", script));
+        _entities.ExpectNoMsg(Quiet); // waits for the slot (next try in 10 s)
+
+        _monitor.Tell(new ControlCommand("render-1", ControlAction.Stop, null, "spec"));
+        Assert.Equal("render-1", _entities.ExpectMsg<Cancel>().TaskId);
+        var claimant = ExpectClaim("render-1"); // claimed at once, without the slot, only to be ended
+        claimant.Tell(new ClaimGranted("render-1", 1, 1));
+        var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(5));
+        Assert.Equal((TaskState.Stopped, 0), (end.Result.State, end.Result.Runs));
+        Assert.Equal(1, await slots.HeldAsync(script)); // still the other node's only
+        stream.ExpectNoMsg(Quiet); // the one guide is busy recording the end
+    }
+
+    [Fact]
     public async Task A_task_that_waited_park_after_for_a_cluster_slot_goes_to_the_back_of_the_queue()
     {
         var (tasks, script) = TasksWithAClusterLimitedScript();
