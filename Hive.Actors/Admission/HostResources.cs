@@ -54,6 +54,23 @@ public static class HostResources
         return Math.Clamp(100.0 * (1 - (double)a / t), 0, 100);
     }
 
+    /// <summary>MemTotal in MiB, read once; null where /proc/meminfo does not say.</summary>
+    public static long? TotalMemoryMb => TotalMemory.Value;
+
+    private static readonly Lazy<long?> TotalMemory = new(() =>
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(MemInfoPath))
+                if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
+                    return Kilobytes(line.AsSpan("MemTotal:".Length)) is { } kb ? (long)(kb / 1024) : null;
+        }
+        catch (IOException)
+        {
+        }
+        return null;
+    });
+
     public static async Task<(CpuTimes? Cpu, double? MemoryPercent)> SampleAsync(CancellationToken ct)
     {
         var stat = File.ReadAllTextAsync(StatPath, ct);

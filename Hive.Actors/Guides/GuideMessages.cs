@@ -13,6 +13,12 @@ public sealed record TaskDelivery(TaskSpec Spec, DateTimeOffset ReceivedAt, Func
 
     /// <summary>Who stopped the task while its delivery waited on this node: the guide claims it only to end it stopped.</summary>
     public string? StoppedBy { get; init; }
+
+    /// <summary>The script manifest's <c>expectedCpu</c> (cores), read when the task was accepted; admission weighs it.</summary>
+    public double? ExpectedCpu { get; init; }
+
+    /// <summary>The script manifest's <c>expectedMemoryMb</c>, read when the task was accepted; admission weighs it.</summary>
+    public long? ExpectedMemoryMb { get; init; }
 }
 
 /// <summary>Guide → monitor: every cluster slot of the delivery's script is held; the guide is free, the delivery waits on the node.</summary>

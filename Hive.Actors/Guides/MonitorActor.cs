@@ -50,6 +50,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private IActorRef? _drainRequester;
     private string? _seedHostIp;
     private AdmissionStatus _admission = AdmissionStatus.Initial;
+    private readonly ResourceFit _fit;
     private (TaskDelivery Delivery, IActorRef Stream)? _held;
     private readonly ScriptConcurrency _limits;
     private readonly ScriptCatalog _catalog;
@@ -57,11 +58,11 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     // Null until the first read: a node that has not read its tasks/ yet does not claim an empty catalogue.
     private object[]? _scripts;
     private bool _readingCatalog;
-    private readonly HashSet<string> _warnedManifests = new(StringComparer.Ordinal);
 
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
         _services = services;
+        _fit = new ResourceFit(services.Settings.Admission, Environment.ProcessorCount, HostResources.TotalMemoryMb);
         _entities = entities;
         _limits = new ScriptConcurrency();
         _catalog = catalog;
@@ -227,6 +228,12 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             DispatchDeferred();
             ReleasePendingDemand();
         }
+        else if (status.Open && _limits.Waiting > 0)
+        {
+            // A new sample: tasks waiting for their expected resources to fit may fit now.
+            DispatchDeferred();
+            ReleasePendingDemand();
+        }
     }
 
     private static string Percent(double? value) => value is { } v ? $"{v:0.#}%" : "unknown";
@@ -268,15 +275,34 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
                 _admission.Reason, delivery.Spec.TaskId);
             return;
         }
+        if (DoesNotFit(delivery) is { } why)
+        {
+            Defer(delivery, sender, why);
+            return;
+        }
         Dispatch(first.Value, delivery, sender);
     }
 
-    /// <summary>Keeps a delivery whose script is at its per-node limit until a run of it ends; the stream gets its next demand if there is room.</summary>
-    private void Defer(TaskDelivery delivery, IActorRef stream)
+    /// <summary>
+    /// Why the delivery's expected resources (manifest expectedCpu / expectedMemoryMb) do not fit on this node now, or null.
+    /// A node that runs nothing takes it all the same: waiting would not make room, and every node may be alike.
+    /// </summary>
+    private string? DoesNotFit(TaskDelivery delivery) =>
+        _free.Count == _guides.Count ? null : _fit.WhyNot(delivery, _admission, DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// Keeps a delivery whose script is at its per-node limit until a run of it ends, or whose expected resources do not
+    /// fit until a sample says they do (<paramref name="doesNotFit"/>); the stream gets its next demand if there is room.
+    /// </summary>
+    private void Defer(TaskDelivery delivery, IActorRef stream, string? doesNotFit = null)
     {
         _limits.Defer(delivery, stream, DateTimeOffset.UtcNow);
-        _log.Debug("Task {TaskId}: script {Script} runs as often as its manifest allows on this node; waiting for one of its runs to end",
-            delivery.Spec.TaskId, delivery.Spec.Script);
+        if (doesNotFit is null)
+            _log.Debug("Task {TaskId}: script {Script} runs as often as its manifest allows on this node; waiting for one of its runs to end",
+                delivery.Spec.TaskId, delivery.Spec.Script);
+        else
+            _log.Info("Task {TaskId}: script {Script} {Why} (hive.node.admission); it waits on this node for room", delivery.Spec.TaskId,
+                delivery.Spec.Script, doesNotFit);
         StartExpiringDeferred();
         OfferDemand(stream);
     }
@@ -315,6 +341,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         _free.Remove(guideId);
         _limits.Started(guideId, delivery);
+        _fit.Started(delivery, DateTimeOffset.UtcNow);
         Timers.Cancel(IdleTrimTimer);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
@@ -327,7 +354,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         // The timers stop at their next tick once nothing waits: a delivery dispatched to try for a cluster slot may come
         // back, and restarting the expiry timer then would push its tick out again each time.
         var now = DateTimeOffset.UtcNow;
-        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable(now) is { } deferred)
+        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable(now, d => DoesNotFit(d) is null) is { } deferred)
             Dispatch(first.Value, deferred.Delivery, deferred.Stream, offerDemand: false);
     }
 
@@ -356,9 +383,9 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return;
         _held = null;
-        if (_limits.AtLimit(held.Delivery))
+        if (_limits.AtLimit(held.Delivery) || DoesNotFit(held.Delivery) is not null)
         {
-            Defer(held.Delivery, held.Stream); // and the stream gets the demand it was owed while the delivery was held
+            Defer(held.Delivery, held.Stream, DoesNotFit(held.Delivery)); // and the stream gets the demand it was owed while the delivery was held
             return;
         }
         Dispatch(first.Value, held.Delivery, held.Stream);
@@ -567,11 +594,6 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
             return;
         }
         _scripts = [.. scripts.Select(s => (object)new { name = s.Name, hash = s.ContentHash })];
-        foreach (var script in scripts)
-        {
-            if (script.Manifest is not { NotEnforced.Count: > 0 } manifest || !_warnedManifests.Add(script.ContentHash)) continue;
-            _log.Warning("tasks/{Script}.json sets {Fields}, which Hive reads but does not enforce yet", script.Name, string.Join(", ", manifest.NotEnforced));
-        }
     }
 
     /// <summary>

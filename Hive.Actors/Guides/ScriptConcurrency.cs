@@ -3,8 +3,9 @@ using Akka.Actor;
 namespace Hive.Actors.Guides;
 
 /// <summary>
-/// A delivery waiting for a run of its script to end (the script is at its per-node limit), or, with
-/// <paramref name="RetryAt"/>, for a slot of its script in the cluster (asked for again from then on).
+/// A delivery waiting for a run of its script to end (the script is at its per-node limit), for its expected resources to
+/// fit under the admission limits, or, with <paramref name="RetryAt"/>, for a slot of its script in the cluster (asked for
+/// again from then on).
 /// </summary>
 public sealed record DeferredDelivery(TaskDelivery Delivery, IActorRef Stream, string Script, DateTimeOffset Since, DateTimeOffset? RetryAt = null);
 
@@ -38,14 +39,15 @@ public sealed class ScriptConcurrency
         _waiting.AddLast(new DeferredDelivery(delivery, stream, delivery.Spec.Script!, since, retryAt));
 
     /// <summary>
-    /// Removes and returns the oldest waiting delivery whose script is now below its per-node limit and, when it waits for
-    /// a cluster slot, whose next try is due by <paramref name="now"/>; null when there is none.
+    /// Removes and returns the oldest waiting delivery whose script is now below its per-node limit, that
+    /// <paramref name="fits"/> (its expected resources), and, when it waits for a cluster slot, whose next try is due by
+    /// <paramref name="now"/>; null when there is none.
     /// </summary>
-    public DeferredDelivery? TakeRunnable(DateTimeOffset now)
+    public DeferredDelivery? TakeRunnable(DateTimeOffset now, Func<TaskDelivery, bool> fits)
     {
         for (var node = _waiting.First; node is not null; node = node.Next)
         {
-            if (node.Value.RetryAt > now || AtLimit(node.Value.Delivery)) continue;
+            if (node.Value.RetryAt > now || AtLimit(node.Value.Delivery) || !fits(node.Value.Delivery)) continue;
             _waiting.Remove(node);
             return node.Value;
         }

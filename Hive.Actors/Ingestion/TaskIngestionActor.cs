@@ -130,7 +130,11 @@ public sealed class TaskIngestionActor : ReceiveActor, IWithTimers
         {
             case ParseOutcome.Accepted accepted:
                 return new TaskDelivery(accepted.Spec, DateTimeOffset.UtcNow, () => message.Ack(), requeue => message.Nack(requeue: requeue),
-                    accepted.Manifest?.MaxConcurrentPerNode, accepted.Manifest?.MaxConcurrentPerCluster);
+                    accepted.Manifest?.MaxConcurrentPerNode, accepted.Manifest?.MaxConcurrentPerCluster)
+                {
+                    ExpectedCpu = accepted.Manifest?.ExpectedCpu,
+                    ExpectedMemoryMb = accepted.Manifest?.ExpectedMemoryMb,
+                };
             case ParseOutcome.Rejected rejected:
                 await RejectAsync(message, rejected, props.ReplyTo);
                 return Option<TaskDelivery>.None;

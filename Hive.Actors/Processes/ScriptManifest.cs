@@ -13,8 +13,8 @@ namespace Hive.Actors.Processes;
 /// Applied when a task is accepted (the task message wins where it sets the same thing): <see cref="TimeoutSeconds"/>,
 /// <see cref="MaxAttempts"/>, <see cref="BackoffSeconds"/>, <see cref="ArgsSchema"/>. Applied to every run on the
 /// node that starts it: <see cref="MaxOutputBytes"/>, <see cref="MemoryLimitMb"/>; by each node's monitor:
-/// <see cref="MaxConcurrentPerNode"/>; by slots in Redis that guides take before they claim: <see cref="MaxConcurrentPerCluster"/>.
-/// Read and shown but not enforced yet: <see cref="ExpectedCpu"/>, <see cref="ExpectedMemoryMb"/> (see <see cref="NotEnforced"/>).
+/// <see cref="MaxConcurrentPerNode"/>, and <see cref="ExpectedCpu"/> / <see cref="ExpectedMemoryMb"/> against the admission
+/// limits (<c>Admission/ResourceFit</c>); by slots in Redis that guides take before they claim: <see cref="MaxConcurrentPerCluster"/>.
 /// </remarks>
 public sealed record ScriptManifest
 {
@@ -59,14 +59,6 @@ public sealed record ScriptManifest
     /// Only local references (<c>"$ref": "#/…"</c>) are allowed: nothing is fetched.
     /// </summary>
     public JsonElement? ArgsSchema { get; init; }
-
-    /// <summary>The fields this manifest sets that Hive reads but does not enforce yet.</summary>
-    [JsonIgnore]
-    public IReadOnlyList<string> NotEnforced =>
-        [.. new (string Name, object? Value)[]
-            {
-                ("expectedCpu", ExpectedCpu), ("expectedMemoryMb", ExpectedMemoryMb),
-            }.Where(f => f.Value is not null).Select(f => f.Name)];
 
     private JsonSchema? _argsSchema;
 

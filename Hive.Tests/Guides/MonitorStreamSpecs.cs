@@ -43,7 +43,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
 
     /// <summary>The monitor under test, with <paramref name="guides"/> guides.</summary>
     private void StartMonitor(int guides, bool faultInjection = false, string? tasksDir = null, string parkAfter = "2s", string leaseRenewInterval = "30s",
-        string slotRetry = "1s")
+        string slotRetry = "1s", int admissionLimit = 100)
     {
         var settings = HiveSettings.FromConfig(ConfigurationFactory.ParseString($$"""
                 hive.node.guides = {{guides}}
@@ -55,7 +55,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
                 hive.node.allow-fault-injection = {{(faultInjection ? "on" : "off")}}
                 # The gate samples once at start (open at 100 %) and then not for the test's length: the tests close
                 # and open it themselves by sending the monitor its verdicts.
-                hive.node.admission { max-cpu-percent = 100, max-memory-percent = 100, interval = 1h }
+                hive.node.admission { max-cpu-percent = {{admissionLimit}}, max-memory-percent = {{admissionLimit}}, interval = 1h }
                 """)
             .WithFallback(HiveSettings.DefaultConfig));
         var services = new HiveServices(settings, _bus, new RecordingCallbacks(), _redis, new OpenTaskIndex(_redis));
@@ -447,6 +447,43 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.ExpectNoMsg(Quiet); // once: gpu-2's own demand was given when it was deferred
         Assert.DoesNotContain(Settled(), s => s.TaskId == "gpu-2");
         cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
+    }
+
+    [Fact]
+    public void A_task_whose_expected_cores_do_not_fit_under_the_admission_limit_waits_for_a_sample_where_they_do()
+    {
+        StartMonitor(guides: 2, admissionLimit: 90);
+        AwaitGateSampled();
+        _monitor.Tell(new AdmissionStatus(true, 20, 10, null));
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("light"));
+        var light = ExpectClaim("light");
+        stream.ExpectMsg<StreamAck>();
+
+        var cores = Environment.ProcessorCount;
+        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 0.8 * cores }); // 80 % of the machine
+        _entities.ExpectNoMsg(Quiet); // 20 % + 80 % > 90 %: waits, unacknowledged
+        Assert.Empty(Settled());
+
+        _monitor.Tell(new AdmissionStatus(true, 5, 10, null));
+        ExpectClaim("heavy"); // 5 % + 80 % fits
+        light.Tell(new ClaimRefused("light", "already ended succeeded", false));
+    }
+
+    [Fact]
+    public void A_node_that_runs_nothing_takes_a_task_whatever_resources_it_expects()
+    {
+        StartMonitor(guides: 1, admissionLimit: 90);
+        AwaitGateSampled();
+        _monitor.Tell(new AdmissionStatus(true, 60, 10, null));
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+
+        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 2.0 * Environment.ProcessorCount });
+        ExpectClaim("heavy"); // waiting would never make room here
     }
 
     [Fact]

@@ -96,11 +96,4 @@ public sealed class ScriptManifestSpecs
         Assert.Null(Parse("""{ "argsSchema": true }""").CheckArgs(Json("""{ "a": 1 }""")));
         Assert.NotNull(Parse("""{ "argsSchema": false }""").CheckArgs(Json("{}")));
     }
-
-    [Fact]
-    public void Fields_that_are_read_but_not_enforced_are_listed()
-    {
-        Assert.Empty(Parse("""{ "timeoutSeconds": 5, "memoryLimitMb": 64 }""").NotEnforced);
-        Assert.Equal(["expectedCpu"], Parse("""{ "maxConcurrentPerNode": 1, "maxConcurrentPerCluster": 2, "expectedCpu": 0.5 }""").NotEnforced);
-    }
 }
