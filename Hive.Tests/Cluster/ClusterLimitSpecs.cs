@@ -18,7 +18,6 @@ public sealed class ClusterLimitSpecs : IAsyncLifetime
     {
         _tasks.Write("solo.sh", "sleep 1");
         _tasks.Write("solo.json", """{ "maxConcurrentPerCluster": 1 }""");
-        _tasks.Write("sleep.sh", "sleep \"${1:-1}\"");
         await _brokers.InitializeAsync();
         _bus = await HiveTestBus.ConnectAsync(_brokers);
         _cluster = await TestCluster.StartAsync(_brokers, "limit", size: 2, guides: 3, extraHocon: "hive.tasks.cluster-slot-retry = 200ms",
