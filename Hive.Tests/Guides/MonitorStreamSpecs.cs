@@ -327,17 +327,25 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         return (tasks, script);
     }
 
+    /// <summary>A monitor over <paramref name="tasks"/> whose stream is attached, while the one cluster slot of <paramref name="script"/> is held by another node.</summary>
+    private async Task<(TestProbe Stream, ClusterSlots Slots)> StartWithTheSlotHeldElsewhere(TempTasks tasks, string script, int guides, string parkAfter,
+        string slotRetry)
+    {
+        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
+        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1));
+        StartMonitor(guides, tasksDir: tasks.Tasks, parkAfter: parkAfter, slotRetry: slotRetry);
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        return (stream, slots);
+    }
+
     [Fact]
     public async Task A_task_whose_script_has_no_free_slot_in_the_cluster_waits_unclaimed_and_runs_once_another_node_frees_the_slot()
     {
         var (tasks, script) = TasksWithAClusterLimitedScript();
         using var _ = tasks;
-        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
-        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1)); // the one slot, held elsewhere
-        StartMonitor(guides: 2, tasksDir: tasks.Tasks, parkAfter: "30s", slotRetry: "300ms");
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
+        var (stream, slots) = await StartWithTheSlotHeldElsewhere(tasks, script, guides: 2, parkAfter: "30s", slotRetry: "300ms");
 
         stream.Send(_monitor, Delivery("render-1", script));
         stream.ExpectMsg<StreamAck>(); // demand for the second guide
@@ -364,12 +372,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     {
         var (tasks, script) = TasksWithAClusterLimitedScript();
         using var _ = tasks;
-        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
-        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1));
-        StartMonitor(guides: 1, tasksDir: tasks.Tasks, parkAfter: "30s", slotRetry: "10s");
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
+        var (stream, slots) = await StartWithTheSlotHeldElsewhere(tasks, script, guides: 1, parkAfter: "30s", slotRetry: "10s");
         stream.Send(_monitor, Delivery("render-1", script));
         _entities.ExpectNoMsg(Quiet); // waits for the slot (next try in 10 s)
 
@@ -388,12 +391,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     {
         var (tasks, script) = TasksWithAClusterLimitedScript();
         using var _ = tasks;
-        var slots = new ClusterSlots(_redis, TimeSpan.FromMinutes(1));
-        Assert.True(await slots.TryAcquireAsync(script, "another-node|guide-1|render-0", 1));
-        StartMonitor(guides: 1, tasksDir: tasks.Tasks, parkAfter: "1s", slotRetry: "200ms");
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
+        var (stream, slots) = await StartWithTheSlotHeldElsewhere(tasks, script, guides: 1, parkAfter: "1s", slotRetry: "200ms");
 
         stream.Send(_monitor, Delivery("render-1", script));
         stream.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // the one guide is counted for the waiting task
