@@ -54,6 +54,25 @@ public static class HostResources
         return Math.Clamp(100.0 * (1 - (double)a / t), 0, 100);
     }
 
+    /// <summary>
+    /// The CPUs the busy percentage of /proc/stat's <c>cpu</c> line is spread over (its <c>cpuN</c> lines), read once; not
+    /// <see cref="Environment.ProcessorCount"/>, which follows a container's quota while /proc/stat shows the host.
+    /// </summary>
+    public static int Cpus => CpuCount.Value;
+
+    private static readonly Lazy<int> CpuCount = new(() =>
+    {
+        try
+        {
+            var count = File.ReadLines(StatPath).Count(line => line.Length > 3 && line.StartsWith("cpu", StringComparison.Ordinal) && char.IsAsciiDigit(line[3]));
+            return count > 0 ? count : Environment.ProcessorCount;
+        }
+        catch (IOException)
+        {
+            return Environment.ProcessorCount;
+        }
+    });
+
     /// <summary>MemTotal in MiB, read once; null where /proc/meminfo does not say.</summary>
     public static long? TotalMemoryMb => TotalMemory.Value;
 

@@ -62,7 +62,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     public MonitorActor(HiveServices services, ScriptCatalog catalog, IActorRef entities, IActorRef statusWriter)
     {
         _services = services;
-        _fit = new ResourceFit(services.Settings.Admission, Environment.ProcessorCount, HostResources.TotalMemoryMb);
+        _fit = new ResourceFit(services.Settings.Admission, HostResources.Cpus, HostResources.TotalMemoryMb);
         _entities = entities;
         _limits = new ScriptConcurrency();
         _catalog = catalog;
@@ -224,8 +224,8 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         else if (!previous.Open && status.Open)
         {
             _log.Info("Admission open again (cpu {Cpu}, memory {Memory}): taking tasks", Percent(status.CpuPercent), Percent(status.MemoryPercent));
+            DispatchDeferred(); // the older ones first
             DispatchHeld();
-            DispatchDeferred();
             ReleasePendingDemand();
         }
         else if (status.Open && _limits.Waiting > 0)
@@ -341,7 +341,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         _free.Remove(guideId);
         _limits.Started(guideId, delivery);
-        _fit.Started(delivery, DateTimeOffset.UtcNow);
+        _fit.Started(guideId, delivery, DateTimeOffset.UtcNow);
         Timers.Cancel(IdleTrimTimer);
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Claiming, delivery.Spec.TaskId, null, DateTimeOffset.UtcNow);
         _guides[guideId].Tell(new GuideCommands.Run(delivery));
@@ -383,9 +383,10 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         if (_held is not { } held || !_admission.Open || _draining || _free.First is not { } first) return;
         _held = null;
-        if (_limits.AtLimit(held.Delivery) || DoesNotFit(held.Delivery) is not null)
+        var doesNotFit = DoesNotFit(held.Delivery);
+        if (_limits.AtLimit(held.Delivery) || doesNotFit is not null)
         {
-            Defer(held.Delivery, held.Stream, DoesNotFit(held.Delivery)); // and the stream gets the demand it was owed while the delivery was held
+            Defer(held.Delivery, held.Stream, doesNotFit); // and the stream gets the demand it was owed while the delivery was held
             return;
         }
         Dispatch(first.Value, held.Delivery, held.Stream);
@@ -412,6 +413,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         _statuses[guideId] = new GuideStatus(guideId, GuideState.Idle, null, null, DateTimeOffset.UtcNow);
         if (!_free.Contains(guideId)) _free.AddLast(guideId);
         _limits.Ended(guideId);
+        _fit.Ended(guideId);
         if (_free.Count == _guides.Count) ScheduleIdleTrim();
         PublishCapacity();
         // The held delivery may come from a replaced stream: the current one can still be waiting for demand.

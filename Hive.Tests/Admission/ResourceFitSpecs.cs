@@ -38,21 +38,38 @@ public sealed class ResourceFitSpecs
     }
 
     [Fact]
-    public void Tasks_started_since_shortly_before_the_sample_count_with_what_they_expect_until_the_samples_can_show_it()
+    public void A_guide_s_cores_count_for_two_sampling_intervals_and_its_memory_until_it_is_free()
     {
         var fit = new ResourceFit(Limits, cores: 4, totalMemoryMb: 1000);
-        fit.Started(Task(cpu: 1), Now);
+        fit.Started("guide-1", Task(cpu: 1, memoryMb: 300), Now);
         Assert.NotNull(fit.WhyNot(Task(cpu: 1), Sample(50, 10), Now.AddMilliseconds(500))); // 50 + 25 (started) + 25 > 90
         Assert.Null(fit.WhyNot(Task(cpu: 1), Sample(50, 10), Now.AddSeconds(2.5))); // its use is in the sample by now
+        Assert.NotNull(fit.WhyNot(Task(memoryMb: 300), Sample(10, 40), Now.AddMinutes(5))); // 40 + 30 (still running) + 30 > 90
+
+        fit.Ended("guide-1");
+        Assert.Null(fit.WhyNot(Task(memoryMb: 300), Sample(10, 40), Now.AddMinutes(5)));
     }
 
     [Fact]
-    public void Unknown_figures_and_limits_of_100_percent_admit_everything()
+    public void A_guide_that_takes_another_task_or_one_stopped_while_waiting_reserves_only_that()
     {
-        Assert.Null(new ResourceFit(Limits, cores: 4, totalMemoryMb: null).WhyNot(Task(memoryMb: 10_000), Sample(10, 50), Now));
-        Assert.Null(new ResourceFit(Limits, cores: 4, totalMemoryMb: 1000).WhyNot(Task(cpu: 8), Sample(null, null), Now));
-        var off = new ResourceFit(AdmissionSettings.Create(100, 100, TimeSpan.FromSeconds(1)), cores: 4, totalMemoryMb: 1000);
-        Assert.False(off.Enabled);
-        Assert.Null(off.WhyNot(Task(cpu: 8, memoryMb: 10_000), Sample(99, 99), Now));
+        var fit = new ResourceFit(Limits, cores: 4, totalMemoryMb: 1000);
+        fit.Started("guide-1", Task(cpu: 2), Now);
+        fit.Started("guide-1", Task(cpu: 1), Now); // the same guide again (a retry for a cluster slot): not twice
+        Assert.Null(fit.WhyNot(Task(cpu: 1), Sample(30, 10), Now)); // 30 + 25 + 25
+        fit.Started("guide-1", Task(cpu: 3) with { StoppedBy = "spec" }, Now); // claimed only to be ended stopped
+        Assert.Null(fit.WhyNot(Task(cpu: 2), Sample(30, 10), Now)); // 30 + 50
+    }
+
+    [Fact]
+    public void A_limit_of_100_percent_is_not_weighed_and_an_unknown_figure_counts_as_nothing_used()
+    {
+        var memoryOnly = new ResourceFit(AdmissionSettings.Create(100, 90, TimeSpan.FromSeconds(1)), cores: 4, totalMemoryMb: 1000);
+        Assert.Null(memoryOnly.WhyNot(Task(cpu: 8), Sample(99, 10), Now)); // cpu not weighed at 100 %
+        Assert.NotNull(memoryOnly.WhyNot(Task(memoryMb: 950), Sample(99, null), Now)); // unknown memory: 0 + 95 % > 90 %
+
+        var noTotal = new ResourceFit(Limits, cores: 4, totalMemoryMb: null);
+        Assert.Null(noTotal.WhyNot(Task(memoryMb: 10_000), Sample(10, 50), Now)); // MemTotal unknown: memory not weighed
+        Assert.NotNull(noTotal.WhyNot(Task(cpu: 4), Sample(null, null), Now)); // before the first cpu figure: 0 + 100 % > 90 %
     }
 }

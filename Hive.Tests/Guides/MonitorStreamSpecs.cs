@@ -450,7 +450,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     [Fact]
     public void A_task_whose_expected_cores_do_not_fit_under_the_admission_limit_waits_for_a_sample_where_they_do()
     {
-        StartMonitor(guides: 2, admissionLimit: 90);
+        StartMonitor(guides: 2, admissionLimit: 90, parkAfter: "60s");
         AwaitGateSampled();
         _monitor.Tell(new AdmissionStatus(true, 20, 10, null));
         var stream = CreateTestProbe();
@@ -460,8 +460,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         var light = ExpectClaim("light");
         stream.ExpectMsg<StreamAck>();
 
-        var cores = Environment.ProcessorCount;
-        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 0.8 * cores }); // 80 % of the machine
+        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 0.8 * HostResources.Cpus }); // 80 % of the machine
         _entities.ExpectNoMsg(Quiet); // 20 % + 80 % > 90 %: waits, unacknowledged
         Assert.Empty(Settled());
 
@@ -480,8 +479,27 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         stream.Send(_monitor, StreamInit.Instance);
         stream.ExpectMsg<StreamAck>();
 
-        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 2.0 * Environment.ProcessorCount });
+        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 2.0 * HostResources.Cpus });
         ExpectClaim("heavy"); // waiting would never make room here
+    }
+
+    [Fact]
+    public void A_task_waiting_for_its_expected_cores_runs_when_the_node_runs_nothing_any_more_without_waiting_for_a_sample()
+    {
+        StartMonitor(guides: 2, admissionLimit: 90, parkAfter: "60s");
+        AwaitGateSampled();
+        _monitor.Tell(new AdmissionStatus(true, 60, 10, null));
+        var stream = CreateTestProbe();
+        stream.Send(_monitor, StreamInit.Instance);
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("light"));
+        var light = ExpectClaim("light");
+        stream.ExpectMsg<StreamAck>();
+        stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 2.0 * HostResources.Cpus });
+        _entities.ExpectNoMsg(Quiet);
+
+        light.Tell(new ClaimRefused("light", "already ended succeeded", false));
+        ExpectClaim("heavy"); // the node is idle now: nothing else would ever make room
     }
 
     [Fact]
