@@ -447,18 +447,28 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
     }
 
-    [Fact]
-    public void A_task_whose_expected_cores_do_not_fit_under_the_admission_limit_waits_for_a_sample_where_they_do()
+    /// <summary>
+    /// A two-guide monitor whose admission limits are 90 % and whose last sample says <paramref name="cpuPercent"/>; a task
+    /// that expects nothing ("light") was dispatched, so the node is not idle, and the stream has its next demand.
+    /// </summary>
+    private (TestProbe Stream, IActorRef Light) StartGatedWithALightTaskRunning(double cpuPercent)
     {
         StartMonitor(guides: 2, admissionLimit: 90, parkAfter: "60s");
         AwaitGateSampled();
-        _monitor.Tell(new AdmissionStatus(true, 20, 10, null));
+        _monitor.Tell(new AdmissionStatus(true, cpuPercent, 10, null));
         var stream = CreateTestProbe();
         stream.Send(_monitor, StreamInit.Instance);
         stream.ExpectMsg<StreamAck>();
         stream.Send(_monitor, Delivery("light"));
         var light = ExpectClaim("light");
         stream.ExpectMsg<StreamAck>();
+        return (stream, light);
+    }
+
+    [Fact]
+    public void A_task_whose_expected_cores_do_not_fit_under_the_admission_limit_waits_for_a_sample_where_they_do()
+    {
+        var (stream, light) = StartGatedWithALightTaskRunning(cpuPercent: 20);
 
         stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 0.8 * HostResources.Cpus }); // 80 % of the machine
         _entities.ExpectNoMsg(Quiet); // 20 % + 80 % > 90 %: waits, unacknowledged
@@ -486,15 +496,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
     [Fact]
     public void A_task_waiting_for_its_expected_cores_runs_when_the_node_runs_nothing_any_more_without_waiting_for_a_sample()
     {
-        StartMonitor(guides: 2, admissionLimit: 90, parkAfter: "60s");
-        AwaitGateSampled();
-        _monitor.Tell(new AdmissionStatus(true, 60, 10, null));
-        var stream = CreateTestProbe();
-        stream.Send(_monitor, StreamInit.Instance);
-        stream.ExpectMsg<StreamAck>();
-        stream.Send(_monitor, Delivery("light"));
-        var light = ExpectClaim("light");
-        stream.ExpectMsg<StreamAck>();
+        var (stream, light) = StartGatedWithALightTaskRunning(cpuPercent: 60);
         stream.Send(_monitor, Delivery("heavy") with { ExpectedCpu = 2.0 * HostResources.Cpus });
         _entities.ExpectNoMsg(Quiet);
 
