@@ -51,13 +51,4 @@ public sealed class ClusterSlots(IConnectionMultiplexer redis, TimeSpan lease)
         redis.GetDatabase().ScriptEvaluateAsync(RefreshScript, [RedisKeys.ScriptSlots(script)], [holder, (long)Lease.TotalMilliseconds]);
 
     public Task ReleaseAsync(string script, string holder) => redis.GetDatabase().SortedSetRemoveAsync(RedisKeys.ScriptSlots(script), holder);
-
-    /// <summary>How many slots of <paramref name="script"/> are held now (ended leases not counted).</summary>
-    public async Task<long> HeldAsync(string script)
-    {
-        var now = await redis.GetDatabase().ExecuteAsync("TIME").ConfigureAwait(false);
-        var parts = (RedisResult[])now!;
-        var nowMs = (long)parts[0] * 1000 + (long)parts[1] / 1000;
-        return await redis.GetDatabase().SortedSetLengthAsync(RedisKeys.ScriptSlots(script), nowMs + 1).ConfigureAwait(false);
-    }
 }

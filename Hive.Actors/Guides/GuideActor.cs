@@ -71,7 +71,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         switch (message)
         {
             case GuideCommands.Run run: Claim(run.Delivery); break;
-            case ClaimAfterRestart again: ClaimAgain(again); break;
+            case ClaimAfterRestart again: Claim(again.Delivery, again.HoldsSlot); break;
             case GuideCommands.Control c: CancelWhenStopped(c.Command); break;
             case GuideCommands.HandBack or RenewLease or LeaseHeld or LeaseLost or RenewFailed: break;
             case LostCopyEnded: Context.Parent.Tell(new GuideFree(_guideId)); break;
@@ -80,11 +80,13 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         }
     }
 
-    private void Claim(TaskDelivery delivery)
+    /// <param name="holdsSlot">After a restart in the middle of a claim: the cluster slot already held is kept, not asked for again.</param>
+    private void Claim(TaskDelivery delivery, bool holdsSlot = false)
     {
-        _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null) { StoppedBy = delivery.StoppedBy };
+        _job = new Job(delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null) { StoppedBy = delivery.StoppedBy, HoldsSlot = holdsSlot };
         _claimAttempts = 0;
-        if (delivery is { PerClusterLimit: { } limit, Spec.Script: { } script, StoppedBy: null })
+        if (holdsSlot) Timers.StartPeriodicTimer(SlotTimer, RefreshSlot.Instance, _services.Slots.Lease / 3);
+        else if (delivery is { PerClusterLimit: { } limit, Spec.Script: { } script, StoppedBy: null })
         {
             // A slot first, then the claim: a task that cannot run anywhere yet is neither claimed nor acknowledged.
             Become(AcquiringSlot);
@@ -95,21 +97,6 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         }
         Become(Claiming);
         SendClaim(delivery); // the monitor recorded the guide claiming when it dispatched the delivery
-    }
-
-    /// <summary>After a restart in the middle of a claim: a slot already held is kept (not asked for again), and the claim is asked again.</summary>
-    private void ClaimAgain(ClaimAfterRestart again)
-    {
-        if (!again.HoldsSlot)
-        {
-            Claim(again.Delivery);
-            return;
-        }
-        _job = new Job(again.Delivery, 0, 0, new List<IReadOnlyList<string>>(), null, null) { StoppedBy = again.StoppedBy, HoldsSlot = true };
-        _claimAttempts = 0;
-        Timers.StartPeriodicTimer(SlotTimer, RefreshSlot.Instance, _services.Slots.Lease / 3);
-        Become(Claiming);
-        SendClaim(again.Delivery);
     }
 
     /// <summary>Unique to this node's incarnation, this guide and the task: asking again for the same run is idempotent.</summary>
@@ -183,12 +170,15 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         ReleaseSlot(delivery.Spec.Script!, SlotHolder(delivery), delivery.Spec.TaskId);
     }
 
-    private void ReleaseSlot(string script, string holder, string taskId)
+    private void ReleaseSlot(string script, string holder, string taskId) =>
+        WarnIfFails(_services.Slots.ReleaseAsync(script, holder), taskId, "releasing its cluster slot failed (it lapses with its lease)");
+
+    /// <summary>For writes nobody waits for: a failure is logged, never thrown at the actor.</summary>
+    private void WarnIfFails(Task write, string taskId, string what)
     {
         var log = _log;
-        _services.Slots.ReleaseAsync(script, holder).ContinueWith(
-            t => log.Warning("Task {TaskId}: releasing its cluster slot failed (it lapses with its lease): {Error}", taskId,
-                t.Exception?.GetBaseException().Message), TaskContinuationOptions.OnlyOnFaulted);
+        write.ContinueWith(t => log.Warning("Task {TaskId}: {What}: {Error}", taskId, what, t.Exception?.GetBaseException().Message),
+            TaskContinuationOptions.OnlyOnFaulted);
     }
 
     /// <summary>
@@ -598,13 +588,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         if (message is RefreshSlot)
         {
             if (_job is { HoldsSlot: true } job)
-            {
-                var log = _log;
-                var taskId = job.Delivery.Spec.TaskId;
-                _services.Slots.RefreshAsync(job.Delivery.Spec.Script!, SlotHolder(job.Delivery)).ContinueWith(
-                    t => log.Warning("Task {TaskId}: extending its cluster slot failed: {Error}", taskId, t.Exception?.GetBaseException().Message),
-                    TaskContinuationOptions.OnlyOnFaulted);
-            }
+                WarnIfFails(_services.Slots.RefreshAsync(job.Delivery.Spec.Script!, SlotHolder(job.Delivery)), job.Delivery.Spec.TaskId,
+                    "extending its cluster slot failed");
             return;
         }
         if (message is not GuideCommands.Crash)
@@ -615,14 +600,8 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         if (_services.Settings.AllowFaultInjection) throw new InjectedGuideFault();
     }
 
-    private void AckDelivery(TaskDelivery delivery, bool ack)
-    {
-        var log = _log;
-        var taskId = delivery.Spec.TaskId;
-        (ack ? delivery.Ack() : delivery.Nack(true)).ContinueWith(
-            t => log.Warning("Task {TaskId}: {What} failed: {Error}", taskId, ack ? "ack" : "nack", t.Exception?.GetBaseException().Message),
-            TaskContinuationOptions.OnlyOnFaulted);
-    }
+    private void AckDelivery(TaskDelivery delivery, bool ack) =>
+        WarnIfFails(ack ? delivery.Ack() : delivery.Nack(true), delivery.Spec.TaskId, ack ? "ack failed" : "nack failed");
 
     private void Publish(GuideState state, int? pid = null) =>
         Context.Parent.Tell(new GuideStatus(_guideId, state, _job?.Delivery.Spec.TaskId, pid, DateTimeOffset.UtcNow));
@@ -691,7 +670,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
         {
             // The claim may land all the same: the next incarnation asks again as the same owner (idempotent), so the task
             // is neither held by nobody nor this guide lost to the monitor, which still counts it busy. A slot it holds is kept.
-            Self.Tell(new ClaimAfterRestart(claiming.Delivery, claiming.HoldsSlot, claiming.StoppedBy));
+            Self.Tell(new ClaimAfterRestart(claiming.Delivery with { StoppedBy = claiming.StoppedBy }, claiming.HoldsSlot));
         }
         _job = null; // carried over above; PostStop (called by base.PreRestart) must not give its slot back
         base.PreRestart(reason, message);
@@ -720,7 +699,7 @@ public sealed class GuideActor : UntypedActor, IWithTimers
 
     private sealed record SlotAnswer(string Script, string Holder, bool Held, Exception? Error);
 
-    private sealed record ClaimAfterRestart(TaskDelivery Delivery, bool HoldsSlot, string? StoppedBy);
+    private sealed record ClaimAfterRestart(TaskDelivery Delivery, bool HoldsSlot);
 
     private sealed class RefreshSlot
     {

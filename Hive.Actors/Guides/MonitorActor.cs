@@ -51,6 +51,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     private string? _seedHostIp;
     private AdmissionStatus _admission = AdmissionStatus.Initial;
     private readonly ResourceFit _fit;
+    private readonly Func<TaskDelivery, bool> _fits;
     private (TaskDelivery Delivery, IActorRef Stream)? _held;
     private readonly ScriptConcurrency _limits;
     private readonly ScriptCatalog _catalog;
@@ -63,6 +64,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
     {
         _services = services;
         _fit = new ResourceFit(services.Settings.Admission, HostResources.Cpus, HostResources.TotalMemoryMb);
+        _fits = delivery => DoesNotFit(delivery) is null;
         _entities = entities;
         _limits = new ScriptConcurrency();
         _catalog = catalog;
@@ -354,7 +356,7 @@ public sealed class MonitorActor : ReceiveActor, IWithTimers
         // The timers stop at their next tick once nothing waits: a delivery dispatched to try for a cluster slot may come
         // back, and restarting the expiry timer then would push its tick out again each time.
         var now = DateTimeOffset.UtcNow;
-        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable(now, d => DoesNotFit(d) is null) is { } deferred)
+        while (_admission.Open && !_draining && _free.First is { } first && _limits.TakeRunnable(now, _fits) is { } deferred)
             Dispatch(first.Value, deferred.Delivery, deferred.Stream, offerDemand: false);
     }
 

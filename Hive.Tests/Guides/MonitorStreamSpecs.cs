@@ -358,11 +358,11 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
 
         await slots.ReleaseAsync(script, "another-node|guide-1|render-0");
         var render = ExpectClaim("render-1");
-        Assert.Equal(1, await slots.HeldAsync(script)); // held by this node's guide now
+        Assert.Equal(1, await _redis.SlotsHeldAsync(script)); // held by this node's guide now
         Assert.False(await slots.TryAcquireAsync(script, "another-node|guide-1|render-2", 1));
 
         render.Tell(new ClaimRefused("render-1", "already ended succeeded", false));
-        await AwaitAssertAsync(async () => Assert.Equal(0, await slots.HeldAsync(script)), TimeSpan.FromSeconds(5)); // released when done
+        await AwaitAssertAsync(async () => Assert.Equal(0, await _redis.SlotsHeldAsync(script)), TimeSpan.FromSeconds(5)); // released when done
         Assert.Equal([("render-1", "ack")], Settled().Where(s => s.TaskId == "render-1"));
         cpu.Tell(new ClaimRefused("cpu-1", "already ended succeeded", false));
     }
@@ -382,7 +382,7 @@ public sealed class MonitorStreamSpecs : Akka.TestKit.Xunit.TestKit, IClassFixtu
         claimant.Tell(new ClaimGranted("render-1", 1, 1));
         var end = _entities.ExpectMsg<ReportEnd>(TimeSpan.FromSeconds(5));
         Assert.Equal((TaskState.Stopped, 0), (end.Result.State, end.Result.Runs));
-        Assert.Equal(1, await slots.HeldAsync(script)); // still the other node's only
+        Assert.Equal(1, await _redis.SlotsHeldAsync(script)); // still the other node's only
         stream.ExpectNoMsg(Quiet); // the one guide is busy recording the end
     }
 
